@@ -1,0 +1,51 @@
+# Stampbook — the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test install browser lint format check bench bench-quick clean
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## make run: install, migrate the SQLite default, print the demo key and URLs, serve on :8000
+run: $(INSTALLED)
+	$(BIN)/stampbook db upgrade
+	$(BIN)/stampbook demo
+	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
+
+## make test: install what the tests need, then the whole suite on SQLite and PostgreSQL
+test: $(INSTALLED) browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Debian's Chromium drives the browser tests (no browser download is possible here)
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(INSTALLED)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts

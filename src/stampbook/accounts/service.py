@@ -1,0 +1,192 @@
+"""Accounts and API keys: creation, listing, revocation and key lookup.
+
+Keys are long random secrets. Only a SHA-256 of a key is stored (fast, exact
+lookup) with a short visible prefix; the full key is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stampbook.db.schema import account, api_key
+
+KEY_PREFIX = "sk_"
+VISIBLE_PREFIX_LENGTH = 11
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh key: ``sk_`` and 43 URL-safe characters (256 random bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the account and the key, as the auth layer resolved them."""
+
+    account_idx: int
+    key_idx: int | None
+    timezone: str | None
+    rate_limit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A new key, with the only copy of its secret."""
+
+    key_idx: int
+    account_idx: int
+    account_name: str
+    key: str
+    prefix: str
+
+
+async def find_account(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
+    """The account called ``name``, or None."""
+    row = (await conn.execute(select(account).where(account.c.name == name))).mappings().first()
+    return dict(row) if row else None
+
+
+async def ensure_account(
+    conn: AsyncConnection, *, name: str, now: datetime, timezone: str | None = None
+) -> int:
+    """The idx of the account called ``name``, creating it when missing."""
+    existing = await find_account(conn, name=name)
+    if existing:
+        return int(existing["account_idx"])
+    result = await conn.execute(
+        insert(account)
+        .values(name=name, timezone=timezone, created_at=now)
+        .returning(account.c.account_idx)
+    )
+    return int(result.scalar_one())
+
+
+async def create_key(
+    conn: AsyncConnection, *, account_name: str, now: datetime, name: str | None = None
+) -> CreatedKey:
+    """Create a key for ``account_name`` (creating the account too when needed)."""
+    account_idx = await ensure_account(conn, name=account_name, now=now)
+    key = new_key()
+    prefix = key[:VISIBLE_PREFIX_LENGTH]
+    result = await conn.execute(
+        insert(api_key)
+        .values(
+            account_idx=account_idx,
+            prefix=prefix,
+            key_hash=hash_key(key),
+            name=name,
+            created_at=now,
+        )
+        .returning(api_key.c.key_idx)
+    )
+    return CreatedKey(
+        key_idx=int(result.scalar_one()),
+        account_idx=account_idx,
+        account_name=account_name,
+        key=key,
+        prefix=prefix,
+    )
+
+
+async def list_keys(
+    conn: AsyncConnection, *, account_name: str | None = None
+) -> list[dict[str, Any]]:
+    """Every key (never its secret), optionally of one account."""
+    query = (
+        select(
+            api_key.c.key_idx,
+            account.c.name.label("account"),
+            api_key.c.prefix,
+            api_key.c.name,
+            api_key.c.created_at,
+            api_key.c.revoked_at,
+        )
+        .join(account, account.c.account_idx == api_key.c.account_idx)
+        .order_by(api_key.c.key_idx)
+    )
+    if account_name is not None:
+        query = query.where(account.c.name == account_name)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def revoke_key(conn: AsyncConnection, *, key_idx: int, now: datetime) -> bool:
+    """Revoke a key; False when there is no such live key."""
+    result = await conn.execute(
+        update(api_key)
+        .where(api_key.c.key_idx == key_idx, api_key.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def list_accounts(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every account with its count of live keys."""
+    live_keys = (
+        select(func.count())
+        .where(api_key.c.account_idx == account.c.account_idx, api_key.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    query = select(
+        account.c.account_idx,
+        account.c.name,
+        account.c.timezone,
+        account.c.rate_limit,
+        account.c.created_at,
+        live_keys.label("live_keys"),
+    ).order_by(account.c.account_idx)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def set_account_options(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    timezone: str | None = None,
+    rate_limit: str | None = None,
+) -> bool:
+    """Set an account's time zone and/or rate limit; False when no such account."""
+    values: dict[str, Any] = {}
+    if timezone is not None:
+        values["timezone"] = timezone
+    if rate_limit is not None:
+        values["rate_limit"] = rate_limit
+    if not values:
+        return await find_account(conn, name=name) is not None
+    result = await conn.execute(update(account).where(account.c.name == name).values(**values))
+    return bool(result.rowcount)
+
+
+async def principal_for_key(conn: AsyncConnection, *, key: str) -> Principal | None:
+    """Resolve a presented key to its principal; None when unknown or revoked."""
+    row = (
+        await conn.execute(
+            select(
+                api_key.c.key_idx,
+                api_key.c.account_idx,
+                account.c.timezone,
+                account.c.rate_limit,
+            )
+            .join(account, account.c.account_idx == api_key.c.account_idx)
+            .where(api_key.c.key_hash == hash_key(key), api_key.c.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(
+        account_idx=int(row.account_idx),
+        key_idx=int(row.key_idx),
+        timezone=row.timezone,
+        rate_limit=row.rate_limit,
+    )

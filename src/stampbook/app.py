@@ -1,0 +1,213 @@
+"""The application factory: routers, error handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stampbook import __version__
+from stampbook.cards.routes import router as cards_router
+from stampbook.config import Settings
+from stampbook.kit import idempotency
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.clock import Clock
+from stampbook.kit.envelope import JSONResponse, code_response, error_response
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.runtime import Runtime
+from stampbook.stamps.routes import router as stamps_router
+
+log = logging.getLogger("stampbook")
+
+BackgroundJob = Callable[[Runtime], Awaitable[None]]
+PURGE_EVERY_SECONDS = 3600.0
+API_PREFIX = "/api/"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    background: bool = False,
+) -> FastAPI:
+    """Build an app for ``settings`` (read from the environment when omitted).
+
+    ``background`` starts the periodic jobs (idempotency purge, and the
+    webhook dispatcher when enabled); ``stampbook serve`` turns it on, tests
+    usually leave it off and drive those jobs directly.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, clock=clock)
+        app.state.runtime = runtime
+        tasks = (
+            [asyncio.create_task(job(runtime)) for job in background_jobs(settings)]
+            if (background)
+            else []
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await runtime.close()
+
+    app = FastAPI(
+        title="Stampbook",
+        version=__version__,
+        description=(
+            "Self-hosted, wire-compatible Stamp API v1. Every response is the envelope "
+            "`{code, message, result}`; see docs/errors.md for the codes."
+        ),
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(JsonBodies)
+    _install_error_handlers(app)
+    app.include_router(stamps_router)
+    app.include_router(cards_router)
+    _install_health(app)
+    return app
+
+
+def background_jobs(settings: Settings) -> list[BackgroundJob]:
+    """The periodic jobs ``stampbook serve`` runs beside the API."""
+    return [purge_idempotency_keys_forever]
+
+
+async def purge_idempotency_keys_forever(runtime: Runtime) -> None:
+    """Delete expired Idempotency-Keys every hour."""
+    while True:
+        try:
+            async with runtime.db.write() as conn:
+                removed = await idempotency.purge(
+                    conn,
+                    now=runtime.clock.now().replace(tzinfo=None),
+                    retention_hours=runtime.settings.idempotency_retention_hours,
+                )
+            if removed:
+                log.info("purged %d expired idempotency keys", removed)
+        except Exception:
+            log.exception("idempotency purge failed; will retry")
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+def _install_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "database unreachable"}})
+    async def readyz(request: Request) -> Response:
+        """Readiness: the database answers."""
+        runtime: Runtime = request.app.state.runtime
+        if await runtime.db.ping():
+            return JSONResponse({"status": "ok", "database": runtime.db.dialect})
+        return JSONResponse({"status": "unavailable", "database": runtime.db.dialect}, 503)
+
+
+def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
+    """Map pydantic's first complaint to 1002 (body not an object) or 1001 naming the field."""
+    first = errors[0] if errors else {}
+    loc = tuple(first.get("loc", ()))
+    kind = first.get("type", "")
+    if kind == "json_invalid" or (loc == ("body",)):
+        return Code.MALFORMED_BODY, None
+    names = [part for part in loc[1:] if isinstance(part, str)]
+    return Code.INVALID_PARAMETER, names[0] if names else (str(loc[-1]) if loc else None)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StampbookError)
+    async def on_stampbook_error(request: Request, exc: StampbookError) -> Response:
+        return error_response(exc, language_of(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        code, param = _validation_code(list(exc.errors()))
+        return code_response(code, language_of(request), param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: Code.NO_SUCH_ENDPOINT, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code)
+        if code is None:
+            code = Code.MALFORMED_BODY if exc.status_code == 400 else Code.INTERNAL_ERROR
+        response = code_response(code, language_of(request))
+        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return code_response(Code.INTERNAL_ERROR, language_of(request))
+
+
+class JsonBodies:
+    """Treat every API request body as JSON, whatever Content-Type says.
+
+    The API speaks only JSON, and many clients (``curl -d`` among them) label
+    a JSON body as a form; such a body should be judged on its content.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+            headers = [
+                (name, value) for name, value in scope["headers"] if name != b"content-type"
+            ]
+            headers.append((b"content-type", b"application/json"))
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+class RateLimitHeaders:
+    """Adds the RateLimit headers computed during auth to whatever response goes out
+    (success, refusal or error), as the IETF draft asks for every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state = scope.get("state") or {}
+                headers = state.get(RATE_LIMIT_HEADERS_STATE)
+                if headers:
+                    raw = list(message.get("headers", []))
+                    present = {name.lower() for name, _ in raw}
+                    for name, value in headers.items():
+                        if name.lower().encode() not in present:
+                            raw.append((name.lower().encode(), value.encode()))
+                    message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def serve_app() -> FastAPI:
+    """The factory ``stampbook serve`` hands to uvicorn: settings from the
+    environment, background jobs on."""
+    return create_app(Settings(), background=True)

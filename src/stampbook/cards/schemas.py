@@ -1,0 +1,43 @@
+"""Request bodies of the card extension."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StrictInt, StrictStr
+
+from stampbook.kit.params import YN, HttpUrl, Idx, NotNull
+from stampbook.stamps.schemas import WireModel
+
+CardName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+CardTitle = Annotated[StrictStr, Field(max_length=500)]
+MaxStamps = Annotated[StrictInt, Field(ge=1, le=100)]
+OnsitePassword = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+IntervalSeconds = Annotated[StrictInt, Field(ge=0, le=31_536_000)]
+
+
+class CreateCard(WireModel):
+    """POST /card/create."""
+
+    cardNm: CardName
+    cardTtl: CardTitle | None = None
+    maxStamps: MaxStamps
+    url: HttpUrl | None = None
+    stampImgUrl: HttpUrl | None = None
+    onsiteYn: YN = "N"
+    onsitePwd: OnsitePassword | None = None
+    minIntervalSec: IntervalSeconds = 0
+
+
+class UpdateCard(WireModel):
+    """PUT /card/update: only the fields sent change."""
+
+    cardIdx: Idx
+    cardNm: Annotated[CardName | None, NotNull] = None
+    cardTtl: CardTitle | None = None
+    maxStamps: Annotated[MaxStamps | None, NotNull] = None
+    url: HttpUrl | None = None
+    stampImgUrl: HttpUrl | None = None
+    onsiteYn: Annotated[YN | None, NotNull] = None
+    onsitePwd: OnsitePassword | None = None
+    minIntervalSec: Annotated[IntervalSeconds | None, NotNull] = None

@@ -1,0 +1,85 @@
+"""Runtime settings, read from ``STAMPBOOK_*`` environment variables.
+
+Settings are built by the app factory or the CLI, never at import time, so a
+test can build as many differently configured apps as it likes.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def async_database_url(url: str) -> str:
+    """Map a plain ``sqlite:///`` or ``postgresql://`` URL to its async driver."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; each field maps to ``STAMPBOOK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STAMPBOOK_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./stampbook.db",
+        description="sqlite:///path or postgresql://user@host/db",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Default base for a stamp's domain and its stampUrl.",
+    )
+    timezone: str = Field(default="UTC", description="Default zone for 'today' in date rules.")
+    redis_url: str | None = Field(default=None, description="Shared rate-limit storage.")
+    rate_limit: str = Field(
+        default="6000/minute", description="Default limit per API key; 'off' disables it."
+    )
+    idempotency_retention_hours: int = Field(default=24, ge=24)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs page cookies; generated once and kept in the database when unset.",
+    )
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    dispatcher_enabled: bool = Field(
+        default=True, description="Run the webhook dispatcher inside `stampbook serve`."
+    )
+    auth_cache_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Cache API-key lookups this long per worker; 0 checks every request.",
+    )
+    log_level: str = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def async_database_url(self) -> str:
+        """The SQLAlchemy URL with the async driver for this database."""
+        return async_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the embedded SQLite database is configured."""
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,28 @@
+"""Run the Alembic migrations that ship inside the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config for ``database_url`` that needs no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Migrate ``database_url`` to ``revision`` (head by default)."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def current(database_url: str) -> None:
+    """Print the database's current revision."""
+    command.current(alembic_config(database_url))

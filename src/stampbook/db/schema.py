@@ -1,0 +1,241 @@
+"""The database schema as SQLAlchemy Core tables (one MetaData).
+
+The Alembic migrations are the schema of record; these tables mirror them for
+building queries, and a test checks that a migrated database matches them.
+Timestamps are stored as naive UTC; dates as ``DATE``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+account = Table(
+    "account",
+    metadata,
+    Column("account_idx", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("timezone", String(64), nullable=True),
+    Column("rate_limit", String(64), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("key_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+card = Table(
+    "card",
+    metadata,
+    Column("card_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("card_nm", String(200), nullable=False),
+    Column("card_ttl", String(500), nullable=True),
+    Column("max_stamps", Integer, nullable=False),
+    Column("url", String(2000), nullable=True),
+    Column("stamp_img_url", String(2000), nullable=True),
+    Column("onsite_yn", String(1), nullable=False, server_default="N"),
+    Column("onsite_pwd", String(100), nullable=True),
+    Column("min_interval_sec", Integer, nullable=False, server_default="0"),
+    Column("reg_ymdt", DateTime, nullable=False),
+)
+
+stamp = Table(
+    "stamp",
+    metadata,
+    Column("stamp_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # RESTRICT: a card cannot disappear from under its stamps (answered as 2102).
+    Column(
+        "card_idx",
+        Id,
+        ForeignKey("card.card_idx", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("domain", String(2000), nullable=True),
+    Column("stamps", Integer, nullable=False, server_default="0"),
+    Column("strt_ymd", Date, nullable=False),
+    Column("end_ymd", Date, nullable=False),
+    Column("active_yn", String(1), nullable=False, server_default="Y"),
+    Column("use_yn", String(1), nullable=False, server_default="N"),
+    Column("memo", String(1000), nullable=True),
+    Column("user_id", String(100), nullable=False),
+    Column("user_nm", String(200), nullable=True),
+    Column("user_phnno", String(200), nullable=True),
+    Column("user_eml", String(200), nullable=True),
+    Column("user_etc1", String(200), nullable=True),
+    Column("user_etc2", String(200), nullable=True),
+    Column("pin_hash", String(200), nullable=True),
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("pin_locked_until", DateTime, nullable=True),
+    Column("onsite_failures", Integer, nullable=False, server_default="0"),
+    Column("onsite_locked_until", DateTime, nullable=True),
+    # Epoch milliseconds of the last accepted add: the minimum-interval rule
+    # compares against it inside the add's conditional UPDATE.
+    Column("last_add_ms", BigInteger, nullable=True),
+    Column("reg_ymdt", DateTime, nullable=False),
+    Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
+    Index("ix_stamp_account_user", "account_idx", "user_id"),
+)
+
+stamp_event = Table(
+    "stamp_event",
+    metadata,
+    Column("event_idx", Id, primary_key=True, autoincrement=True),
+    Column("account_idx", Id, nullable=False),
+    # CASCADE: deleting a stamp deletes its history, as the contract says.
+    Column(
+        "stamp_idx",
+        Id,
+        ForeignKey("stamp.stamp_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("card_idx", Id, nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("stamps_before", Integer, nullable=False),
+    Column("stamps_after", Integer, nullable=False),
+    Column("source", String(10), nullable=False),
+    Column("key_idx", Id, nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("reg_ymdt", DateTime, nullable=False),
+    Index("ix_stamp_event_stamp", "stamp_idx", "event_idx"),
+    Index("ix_stamp_event_account", "account_idx", "event_idx"),
+)
+
+idempotency_key = Table(
+    "idempotency_key",
+    metadata,
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("idem_key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at", DateTime, nullable=False, index=True),
+)
+
+server_setting = Table(
+    "server_setting",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+webhook_endpoint = Table(
+    "webhook_endpoint",
+    metadata,
+    Column("webhook_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("url", String(2000), nullable=False),
+    Column("card_idx", Id, nullable=True),
+    # Comma-wrapped event types (",stamp.added,stamp.used,") or NULL for all.
+    Column("events", String(500), nullable=True),
+    Column("secret", String(200), nullable=False),
+    Column("active_yn", String(1), nullable=False, server_default="Y"),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("reg_ymdt", DateTime, nullable=False),
+)
+
+webhook_message = Table(
+    "webhook_message",
+    metadata,
+    Column("message_idx", Id, primary_key=True, autoincrement=True),
+    Column("msg_id", String(64), nullable=False, unique=True),
+    Column(
+        "webhook_idx",
+        Id,
+        ForeignKey("webhook_endpoint.webhook_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("account_idx", Id, nullable=False),
+    Column("stamp_idx", Id, nullable=True),
+    Column("event_type", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(10), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("locked_until", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime, nullable=True),
+    Index("ix_webhook_message_due", "status", "next_attempt_at"),
+    Index("ix_webhook_message_endpoint", "webhook_idx", "message_idx"),
+)
+
+webhook_attempt = Table(
+    "webhook_attempt",
+    metadata,
+    Column("attempt_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "message_idx",
+        Id,
+        ForeignKey("webhook_message.message_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempted_at", DateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_excerpt", Text, nullable=True),
+    Column("error", String(500), nullable=True),
+)

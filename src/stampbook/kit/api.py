@@ -1,0 +1,172 @@
+"""The request side of every API route: who calls, in what language, and how
+its reads and writes run.
+
+Routes stay thin: they parse, then hand a service function to ``Call.read``
+or ``Call.write``. ``write`` runs the function in one transaction together
+with the Idempotency-Key bookkeeping, and answers business refusals (HTTP 200
+codes) as committed envelopes, while any other error rolls everything back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from stampbook.accounts.service import Principal, principal_for_key
+from stampbook.kit import idempotency
+from stampbook.kit.context import CallContext, zone_for
+from stampbook.kit.envelope import error_body, ok
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.i18n import negotiate
+from stampbook.kit.runtime import Runtime
+
+T = TypeVar("T")
+ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
+
+AUTH_SCHEME = "apikey"
+RATE_LIMIT_HEADERS_STATE = "ratelimit_headers"
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def language_of(request: Request) -> str:
+    """``en`` or ``ko`` for this request."""
+    return negotiate(request.headers.get("accept-language"))
+
+
+@dataclass(slots=True)
+class Call:
+    """One authenticated API request."""
+
+    request: Request
+    runtime: Runtime
+    principal: Principal
+    lang: str
+
+    def context(self, *, idempotency_key: str | None = None) -> CallContext:
+        """The service-call context for this request, stamped with the current time."""
+        settings = self.runtime.settings
+        return CallContext(
+            account_idx=self.principal.account_idx,
+            zone=zone_for(self.principal.timezone or settings.timezone),
+            now=self.runtime.clock.now(),
+            public_url=settings.public_url,
+            key_idx=self.principal.key_idx,
+            idempotency_key=idempotency_key,
+        )
+
+    async def read(self, service: ServiceCall) -> Response:
+        """Run a read-only service call and wrap its result in the envelope."""
+        async with self.runtime.db.read() as conn:
+            result = await service(conn, self.context())
+        return ok(result)
+
+    async def write(self, service: ServiceCall, *, params: object) -> Response:
+        """Run a write in one transaction, exactly once per Idempotency-Key.
+
+        ``params`` are the request's parsed parameters: with the method and
+        path they make the fingerprint a retried key must match.
+        """
+        key = idempotency.validate_key(self.request.headers.get(idempotency.HEADER))
+        context = self.context(idempotency_key=key)
+        account_idx = context.account_idx
+        db = self.runtime.db
+        async with db.write() as conn:
+            if key is not None:
+                fingerprint = idempotency.fingerprint(
+                    self.request.method, self.request.url.path, params
+                )
+                claimed = await idempotency.claim(
+                    conn,
+                    account_idx=account_idx,
+                    key=key,
+                    fingerprint=fingerprint,
+                    now=context.now_naive,
+                )
+                if not claimed:
+                    replay = await idempotency.stored(
+                        conn, account_idx=account_idx, key=key, fingerprint=fingerprint
+                    )
+                    return Response(
+                        replay.body,
+                        status_code=replay.status_code,
+                        media_type="application/json",
+                        headers={idempotency.REPLAYED_HEADER: "true"},
+                    )
+            try:
+                result = await service(conn, context)
+                response = ok(result)
+            except StampbookError as refusal:
+                if refusal.http_status != 200:
+                    raise
+                response = Response(error_body(refusal, self.lang), media_type="application/json")
+            if key is not None:
+                await idempotency.record(
+                    conn,
+                    account_idx=account_idx,
+                    key=key,
+                    response=idempotency.StoredResponse(response.status_code, bytes(response.body)),
+                )
+        return response
+
+
+async def authenticate(request: Request) -> Call:
+    """FastAPI dependency: resolve the API key, count the rate limit, build the Call.
+
+    A missing, malformed, unknown or revoked key is 1101 (HTTP 401).
+    """
+    runtime = runtime_of(request)
+    lang = language_of(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != AUTH_SCHEME or not key or len(key) > 200:
+        raise StampbookError(Code.UNAUTHORIZED)
+    principal = await _lookup(runtime, key)
+    if principal is None:
+        raise StampbookError(Code.UNAUTHORIZED)
+    assert principal.key_idx is not None
+    headers = await runtime.limiter.hit(
+        key_idx=principal.key_idx, account_limit=principal.rate_limit
+    )
+    if headers:
+        setattr(request.state, RATE_LIMIT_HEADERS_STATE, headers)
+    return Call(request=request, runtime=runtime, principal=principal, lang=lang)
+
+
+async def _lookup(runtime: Runtime, key: str) -> Principal | None:
+    ttl = runtime.settings.auth_cache_seconds
+    if ttl > 0:
+        cached = runtime.key_cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            principal: Principal | None = cached[1]
+            return principal
+    async with runtime.db.read() as conn:
+        principal = await principal_for_key(conn, key=key)
+    if ttl > 0:
+        if len(runtime.key_cache) > 10_000:
+            runtime.key_cache.clear()
+        runtime.key_cache[key] = (time.monotonic() + ttl, principal)
+    return principal
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a body that must be a JSON object; 1002 otherwise."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise StampbookError(Code.MALFORMED_BODY) from exc
+    if not isinstance(value, dict):
+        raise StampbookError(Code.MALFORMED_BODY)
+    return value

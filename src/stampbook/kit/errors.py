@@ -1,0 +1,227 @@
+"""The one table of Stampbook's response codes, and the one error type.
+
+Numbers are stable forever: new codes are appended, never renumbered.
+``docs/errors.md`` mirrors this table; a test checks that they agree.
+Messages may name a parameter with ``{param}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Code(IntEnum):
+    """Every code a Stampbook response can carry."""
+
+    OK = 0
+    INVALID_PARAMETER = 1001
+    MALFORMED_BODY = 1002
+    NO_SUCH_ENDPOINT = 1003
+    METHOD_NOT_ALLOWED = 1004
+    UNAUTHORIZED = 1101
+    FORBIDDEN = 1102
+    RATE_LIMITED = 1201
+    IDEMPOTENCY_KEY_REUSED = 1301
+    IDEMPOTENCY_IN_FLIGHT = 1302
+    IDEMPOTENCY_KEY_INVALID = 1303
+    INTERNAL_ERROR = 1901
+    SERVICE_UNAVAILABLE = 1902
+    STAMP_NOT_FOUND = 2001
+    STAMP_INACTIVE = 2002
+    STAMP_NOT_STARTED = 2003
+    STAMP_EXPIRED = 2004
+    STAMP_REDEEMED = 2005
+    STAMP_FULL = 2006
+    STAMP_EMPTY = 2007
+    STAMP_NOT_COMPLETE = 2008
+    ONSITE_PASSWORD_WRONG = 2009
+    ONSITE_LOCKED = 2010
+    TOO_SOON = 2011
+    INVALID_PERIOD = 2012
+    PIN_WRONG = 2013
+    PIN_LOCKED = 2014
+    CARD_NOT_FOUND = 2101
+    CARD_IN_USE = 2102
+    MAX_STAMPS_BELOW_COUNT = 2103
+    ONSITE_NOT_ENABLED = 2104
+    WEBHOOK_NOT_FOUND = 2201
+    WEBHOOK_URL_REFUSED = 2202
+    WEBHOOK_MESSAGE_NOT_FOUND = 2203
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    """How a code is answered: its HTTP status and its message per language."""
+
+    http_status: int
+    en: str
+    ko: str
+
+
+CODES: dict[Code, CodeInfo] = {
+    Code.OK: CodeInfo(200, "", ""),
+    Code.INVALID_PARAMETER: CodeInfo(
+        400,
+        "Invalid parameter: {param}.",
+        "잘못된 파라미터입니다: {param}.",
+    ),
+    Code.MALFORMED_BODY: CodeInfo(
+        400,
+        "The request body must be a JSON object.",
+        "요청 본문은 JSON 객체여야 합니다.",
+    ),
+    Code.NO_SUCH_ENDPOINT: CodeInfo(404, "No such endpoint.", "존재하지 않는 API 경로입니다."),
+    Code.METHOD_NOT_ALLOWED: CodeInfo(
+        405, "Method not allowed for this path.", "이 경로에서 허용되지 않는 메서드입니다."
+    ),
+    Code.UNAUTHORIZED: CodeInfo(
+        401,
+        "The API key is missing, malformed, unknown or revoked.",
+        "API 키가 없거나 형식이 잘못되었거나, 알 수 없거나 폐기된 키입니다.",
+    ),
+    Code.FORBIDDEN: CodeInfo(
+        403, "This API key may not do this.", "이 API 키로는 수행할 수 없는 작업입니다."
+    ),
+    Code.RATE_LIMITED: CodeInfo(
+        429,
+        "Too many requests; retry after the time in Retry-After.",
+        "요청이 너무 많습니다. Retry-After 시간 이후에 다시 시도하세요.",
+    ),
+    Code.IDEMPOTENCY_KEY_REUSED: CodeInfo(
+        422,
+        "This Idempotency-Key was already used with a different request.",
+        "이 Idempotency-Key는 다른 요청에 이미 사용되었습니다.",
+    ),
+    Code.IDEMPOTENCY_IN_FLIGHT: CodeInfo(
+        409,
+        "The first request with this Idempotency-Key is still running.",
+        "이 Idempotency-Key의 첫 요청이 아직 처리 중입니다.",
+    ),
+    Code.IDEMPOTENCY_KEY_INVALID: CodeInfo(
+        400,
+        "The Idempotency-Key header must be 1 to 255 characters.",
+        "Idempotency-Key 헤더는 1~255자여야 합니다.",
+    ),
+    Code.INTERNAL_ERROR: CodeInfo(
+        500,
+        "An internal error occurred; nothing was changed.",
+        "내부 오류가 발생했습니다. 변경된 내용은 없습니다.",
+    ),
+    Code.SERVICE_UNAVAILABLE: CodeInfo(
+        503,
+        "The database is unavailable; retry later.",
+        "데이터베이스를 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
+    ),
+    Code.STAMP_NOT_FOUND: CodeInfo(200, "Stamp not found.", "스탬프를 찾을 수 없습니다."),
+    Code.STAMP_INACTIVE: CodeInfo(200, "The stamp is inactive.", "비활성화된 스탬프입니다."),
+    Code.STAMP_NOT_STARTED: CodeInfo(
+        200,
+        "The stamp's validity period has not started.",
+        "스탬프 유효 기간이 아직 시작되지 않았습니다.",
+    ),
+    Code.STAMP_EXPIRED: CodeInfo(
+        200, "The stamp has expired.", "스탬프 유효 기간이 만료되었습니다."
+    ),
+    Code.STAMP_REDEEMED: CodeInfo(
+        200, "The reward has already been used.", "이미 보상을 사용한 스탬프입니다."
+    ),
+    Code.STAMP_FULL: CodeInfo(
+        200,
+        "The stamp card already has its maximum number of stamps.",
+        "스탬프가 이미 최대 개수에 도달했습니다.",
+    ),
+    Code.STAMP_EMPTY: CodeInfo(
+        200, "The stamp has no stamps to remove.", "차감할 스탬프가 없습니다."
+    ),
+    Code.STAMP_NOT_COMPLETE: CodeInfo(
+        200,
+        "The stamp card is not complete yet.",
+        "스탬프가 아직 모두 모이지 않았습니다.",
+    ),
+    Code.ONSITE_PASSWORD_WRONG: CodeInfo(
+        200,
+        "The on-site password is missing or wrong.",
+        "현장 적립 비밀번호가 없거나 올바르지 않습니다.",
+    ),
+    Code.ONSITE_LOCKED: CodeInfo(
+        200,
+        "Too many wrong on-site passwords; try again later.",
+        "현장 적립 비밀번호를 너무 많이 틀렸습니다. 잠시 후 다시 시도하세요.",
+    ),
+    Code.TOO_SOON: CodeInfo(
+        200,
+        "The card's minimum interval between stamps has not passed.",
+        "스탬프 적립 최소 간격이 아직 지나지 않았습니다.",
+    ),
+    Code.INVALID_PERIOD: CodeInfo(
+        200,
+        "endYmd must not be before strtYmd nor more than 5 years from today.",
+        "종료일은 시작일보다 빠르거나 오늘부터 5년을 넘을 수 없습니다.",
+    ),
+    Code.PIN_WRONG: CodeInfo(200, "The PIN is wrong.", "PIN이 올바르지 않습니다."),
+    Code.PIN_LOCKED: CodeInfo(
+        200,
+        "Too many wrong PINs; try again later.",
+        "PIN을 너무 많이 틀렸습니다. 잠시 후 다시 시도하세요.",
+    ),
+    Code.CARD_NOT_FOUND: CodeInfo(200, "Card not found.", "카드를 찾을 수 없습니다."),
+    Code.CARD_IN_USE: CodeInfo(
+        200,
+        "The card still has stamps; delete them first.",
+        "카드에 발급된 스탬프가 남아 있습니다. 먼저 스탬프를 삭제하세요.",
+    ),
+    Code.MAX_STAMPS_BELOW_COUNT: CodeInfo(
+        200,
+        "maxStamps cannot be below the count of a stamp issued on this card.",
+        "maxStamps는 이 카드에 발급된 스탬프의 현재 개수보다 작을 수 없습니다.",
+    ),
+    Code.ONSITE_NOT_ENABLED: CodeInfo(
+        200,
+        "On-site stamping is not enabled for this card.",
+        "이 카드는 현장 적립을 사용하지 않습니다.",
+    ),
+    Code.WEBHOOK_NOT_FOUND: CodeInfo(
+        200, "Webhook endpoint not found.", "웹훅 엔드포인트를 찾을 수 없습니다."
+    ),
+    Code.WEBHOOK_URL_REFUSED: CodeInfo(
+        200,
+        "The webhook URL is refused: it must be http(s) and not a private address.",
+        "웹훅 URL이 거부되었습니다. http(s)이며 사설 주소가 아니어야 합니다.",
+    ),
+    Code.WEBHOOK_MESSAGE_NOT_FOUND: CodeInfo(
+        200, "Webhook message not found.", "웹훅 메시지를 찾을 수 없습니다."
+    ),
+}
+
+
+class StampbookError(Exception):
+    """The one error type: raised anywhere, answered as the envelope by one handler."""
+
+    def __init__(
+        self,
+        code: Code,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{code.name}" + (f" ({param})" if param else ""))
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status this code is answered with."""
+        return CODES[self.code].http_status
+
+    def message(self, lang: str) -> str:
+        """The human message in ``lang`` (``en`` or ``ko``)."""
+        return message_for(self.code, lang, param=self.param)
+
+
+def message_for(code: Code, lang: str, *, param: str | None = None) -> str:
+    """The message of ``code`` in ``lang``, with ``{param}`` filled in."""
+    info = CODES[code]
+    template = info.ko if lang == "ko" else info.en
+    return template.format(param=param or "?") if "{param}" in template else template

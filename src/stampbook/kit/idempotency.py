@@ -1,0 +1,104 @@
+"""Idempotency-Key for write requests (IETF draft, Stripe semantics).
+
+The key row is inserted first, in the same transaction as the write
+(``INSERT … ON CONFLICT DO NOTHING``). A concurrent twin blocks on the
+unique index until the first transaction commits, then finds the stored
+response and replays it; a twin after a rollback claims the key itself. So
+a key can never produce two writes, and no lock of our own is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stampbook.db.schema import idempotency_key
+from stampbook.kit.errors import Code, StampbookError
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A response kept for replay."""
+
+    status_code: int
+    body: bytes
+
+
+def validate_key(raw: str | None) -> str | None:
+    """The header's key, None when absent; 1303 when empty or over 255 characters."""
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_LENGTH or not raw.strip():
+        raise StampbookError(Code.IDEMPOTENCY_KEY_INVALID)
+    return raw
+
+
+def fingerprint(method: str, path: str, payload: object) -> str:
+    """A digest of the request: method, path and canonical parameters."""
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+async def claim(
+    conn: AsyncConnection, *, account_idx: int, key: str, fingerprint: str, now: datetime
+) -> bool:
+    """Insert the key row; False when the key already exists (committed)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(idempotency_key)
+        .values(account_idx=account_idx, idem_key=key, fingerprint=fingerprint, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(idempotency_key.c.idem_key)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def stored(
+    conn: AsyncConnection, *, account_idx: int, key: str, fingerprint: str
+) -> StoredResponse:
+    """The stored response for an existing key: 1301 for another request, 1302 if unfinished."""
+    row = (
+        await conn.execute(
+            select(
+                idempotency_key.c.fingerprint,
+                idempotency_key.c.status_code,
+                idempotency_key.c.response_body,
+            ).where(idempotency_key.c.account_idx == account_idx, idempotency_key.c.idem_key == key)
+        )
+    ).first()
+    if row is not None and row.fingerprint != fingerprint:
+        raise StampbookError(Code.IDEMPOTENCY_KEY_REUSED)
+    if row is None or row.status_code is None:
+        raise StampbookError(Code.IDEMPOTENCY_IN_FLIGHT)
+    return StoredResponse(status_code=int(row.status_code), body=bytes(row.response_body))
+
+
+async def record(
+    conn: AsyncConnection, *, account_idx: int, key: str, response: StoredResponse
+) -> None:
+    """Store the response of the claimed key (same transaction as the write)."""
+    await conn.execute(
+        update(idempotency_key)
+        .where(idempotency_key.c.account_idx == account_idx, idempotency_key.c.idem_key == key)
+        .values(status_code=response.status_code, response_body=response.body)
+    )
+
+
+async def purge(conn: AsyncConnection, *, now: datetime, retention_hours: int) -> int:
+    """Delete keys older than the retention; returns how many went."""
+    cutoff = now - timedelta(hours=retention_hours)
+    result = await conn.execute(
+        delete(idempotency_key).where(idempotency_key.c.created_at < cutoff)
+    )
+    return int(result.rowcount or 0)

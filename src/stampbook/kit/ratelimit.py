@@ -1,0 +1,79 @@
+"""Per-key rate limits with the ``limits`` library.
+
+Memory storage by default (one budget per worker process); Redis when
+``STAMPBOOK_REDIS_URL`` is set, so every worker on every machine shares one
+budget. Headers follow the IETF RateLimit header fields draft.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+
+from stampbook.kit.errors import Code, StampbookError
+
+OFF = "off"
+POLICY_NAME = "default"
+
+
+@lru_cache(maxsize=256)
+def parse_limit(text: str) -> RateLimitItem:
+    """Parse ``"6000/minute"``-style text once."""
+    return parse(text)
+
+
+def validate_limit(text: str) -> str:
+    """Check a limit string (``N/period`` or ``off``) and return it; ValueError if bad."""
+    if text.strip().lower() == OFF:
+        return OFF
+    try:
+        parse_limit(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid rate limit {text!r}: use e.g. 6000/minute or off") from exc
+    return text
+
+
+class RateLimiter:
+    """Counts hits per API key and refuses with 1201 over the budget."""
+
+    def __init__(self, default_limit: str, redis_url: str | None = None) -> None:
+        self.default_limit = validate_limit(default_limit)
+        self.storage: Storage = (
+            storage_from_string(_async_redis_uri(redis_url)) if redis_url else MemoryStorage()
+        )
+        self.strategy = FixedWindowRateLimiter(self.storage)
+
+    async def hit(self, *, key_idx: int, account_limit: str | None) -> dict[str, str]:
+        """Count one request; return the headers to send, or raise 1201 (HTTP 429)."""
+        text = account_limit or self.default_limit
+        if text.lower() == OFF:
+            return {}
+        item = parse_limit(text)
+        identifier = str(key_idx)
+        allowed = await self.strategy.hit(item, identifier)
+        stats = await self.strategy.get_window_stats(item, identifier)
+        reset_in = max(0, math.ceil(stats.reset_time - time.time()))
+        window = item.get_expiry()
+        headers = {
+            "RateLimit-Policy": f'"{POLICY_NAME}";q={item.amount};w={window}',
+            "RateLimit": f'"{POLICY_NAME}";r={stats.remaining};t={reset_in}',
+        }
+        if not allowed:
+            raise StampbookError(
+                Code.RATE_LIMITED, headers={**headers, "Retry-After": str(max(1, reset_in))}
+            )
+        return headers
+
+    async def reset(self) -> None:
+        """Forget every count (used by tests and the CLI)."""
+        await self.storage.reset()
+
+
+def _async_redis_uri(url: str) -> str:
+    return url if url.startswith("async+") else "async+" + url

@@ -1,0 +1,36 @@
+"""The per-app runtime: settings, database, clock and limiter, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stampbook.config import Settings
+from stampbook.kit.clock import Clock
+from stampbook.kit.db import Database
+from stampbook.kit.ratelimit import RateLimiter
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler reaches through ``request.app.state.runtime``."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    limiter: RateLimiter
+    key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        """Create the engine and limiter for ``settings`` (no I/O yet)."""
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            clock=clock or Clock(),
+            limiter=RateLimiter(settings.rate_limit, settings.redis_url),
+        )
+
+    async def close(self) -> None:
+        """Release pooled connections."""
+        await self.db.dispose()

@@ -1,0 +1,246 @@
+"""SQL for stamps and their ledger. Builds and runs statements; never commits."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, literal_column, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from stampbook.db.schema import card, stamp, stamp_event
+
+# The card columns a stamp's view needs, by the labels the renderer reads.
+_CARD_VIEW_COLUMNS = (
+    "card_nm",
+    "card_ttl",
+    "max_stamps",
+    "url",
+    "stamp_img_url",
+    "onsite_yn",
+    "onsite_pwd",
+    "min_interval_sec",
+)
+_STAMP_VIEW_COLUMNS = (
+    "stamp_idx",
+    "account_idx",
+    "card_idx",
+    "token",
+    "domain",
+    "stamps",
+    "strt_ymd",
+    "end_ymd",
+    "active_yn",
+    "use_yn",
+    "memo",
+    "user_id",
+    "user_nm",
+    "user_phnno",
+    "user_eml",
+    "user_etc1",
+    "user_etc2",
+    "reg_ymdt",
+    "last_add_ms",
+    "pin_hash",
+    "pin_failures",
+    "pin_locked_until",
+    "onsite_failures",
+    "onsite_locked_until",
+)
+
+_owner = card.alias("owner_card")
+
+
+def _view_returning() -> list[ColumnElement[Any]]:
+    """Stamp columns plus the card's, as correlated subqueries (SQLite's RETURNING
+    may not name a joined table, but may hold subqueries)."""
+    columns: list[ColumnElement[Any]] = [stamp.c[name] for name in _STAMP_VIEW_COLUMNS]
+    for name in _CARD_VIEW_COLUMNS:
+        columns.append(
+            select(_owner.c[name])
+            # Spelled out: in RETURNING, SQLAlchemy would leave it unqualified
+            # ("card_idx"), which the card alias makes ambiguous.
+            .where(_owner.c.card_idx == literal_column("stamp.card_idx"))
+            .scalar_subquery()
+            .label(name)
+        )
+    return columns
+
+
+_VIEW_RETURNING = _view_returning()
+_VIEW_SELECT = select(
+    *(stamp.c[name] for name in _STAMP_VIEW_COLUMNS),
+    *(card.c[name] for name in _CARD_VIEW_COLUMNS),
+).select_from(stamp.join(card, card.c.card_idx == stamp.c.card_idx))
+
+
+def _usable_today(today: date) -> list[ColumnElement[bool]]:
+    return [
+        stamp.c.active_yn == "Y",
+        stamp.c.use_yn == "N",
+        stamp.c.strt_ymd <= today,
+        stamp.c.end_ymd >= today,
+    ]
+
+
+async def insert_stamp(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
+    """Insert a stamp; returns its view row."""
+    result = await conn.execute(insert(stamp).values(**values).returning(*_VIEW_RETURNING))
+    return result.one()
+
+
+async def view(
+    conn: AsyncConnection, *, account_idx: int, stamp_idx: int, for_update: bool = False
+) -> Row[Any] | None:
+    """The stamp with its card, or None when not in this account."""
+    query = _VIEW_SELECT.where(stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx)
+    if for_update:
+        query = query.with_for_update(of=stamp)
+    return (await conn.execute(query)).first()
+
+
+async def view_by_token(conn: AsyncConnection, *, token: str) -> Row[Any] | None:
+    """The stamp behind a page token, with its card."""
+    return (await conn.execute(_VIEW_SELECT.where(stamp.c.token == token))).first()
+
+
+async def add_one(
+    conn: AsyncConnection, *, account_idx: int, stamp_idx: int, today: date, now_ms: int
+) -> Row[Any] | None:
+    """Add one stamp if, and only if, every rule allows it: one conditional UPDATE.
+
+    Returns the stamp's view after the add, or None when a rule refused (or no
+    such stamp); nothing changed then.
+    """
+    statement = (
+        update(stamp)
+        .where(
+            stamp.c.stamp_idx == stamp_idx,
+            stamp.c.account_idx == account_idx,
+            card.c.card_idx == stamp.c.card_idx,
+            *_usable_today(today),
+            stamp.c.stamps < card.c.max_stamps,
+            or_(
+                card.c.min_interval_sec <= 0,
+                stamp.c.last_add_ms.is_(None),
+                stamp.c.last_add_ms + card.c.min_interval_sec * 1000 <= now_ms,
+            ),
+        )
+        .values(stamps=stamp.c.stamps + 1, last_add_ms=now_ms)
+        .returning(*_VIEW_RETURNING)
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def remove_one(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> Row[Any] | None:
+    """Take one stamp back unless redeemed or at zero; the view after, or None."""
+    statement = (
+        update(stamp)
+        .where(
+            stamp.c.stamp_idx == stamp_idx,
+            stamp.c.account_idx == account_idx,
+            stamp.c.use_yn == "N",
+            stamp.c.stamps > 0,
+        )
+        .values(stamps=stamp.c.stamps - 1)
+        .returning(*_VIEW_RETURNING)
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def mark_used(
+    conn: AsyncConnection, *, account_idx: int, stamp_idx: int, today: date
+) -> Row[Any] | None:
+    """Redeem a complete, usable stamp: one conditional UPDATE; the view after, or None."""
+    statement = (
+        update(stamp)
+        .where(
+            stamp.c.stamp_idx == stamp_idx,
+            stamp.c.account_idx == account_idx,
+            card.c.card_idx == stamp.c.card_idx,
+            *_usable_today(today),
+            stamp.c.stamps >= card.c.max_stamps,
+        )
+        .values(use_yn="Y", onsite_failures=0, onsite_locked_until=None)
+        .returning(*_VIEW_RETURNING)
+    )
+    return (await conn.execute(statement)).first()
+
+
+async def update_fields(
+    conn: AsyncConnection, *, account_idx: int, stamp_idx: int, values: dict[str, Any]
+) -> Row[Any]:
+    """Set columns of a stamp already locked by this transaction; the view after."""
+    statement = (
+        update(stamp)
+        .where(stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx)
+        .values(**values)
+        .returning(*_VIEW_RETURNING)
+    )
+    return (await conn.execute(statement)).one()
+
+
+async def delete_stamp(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> bool:
+    """Delete a stamp (its events go with it, by cascade)."""
+    result = await conn.execute(
+        delete(stamp).where(stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx)
+    )
+    return bool(result.rowcount)
+
+
+async def insert_event(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Append a ledger row; returns its eventIdx."""
+    result = await conn.execute(
+        insert(stamp_event).values(**values).returning(stamp_event.c.event_idx)
+    )
+    return int(result.scalar_one())
+
+
+async def list_views(
+    conn: AsyncConnection,
+    *,
+    account_idx: int,
+    card_idx: int | None,
+    user_id: str | None,
+    active_yn: str | None,
+    use_yn: str | None,
+    limit: int,
+    before_idx: int | None,
+) -> list[Row[Any]]:
+    """A page of stamps, newest first, filtered; one more row than ``limit`` tells
+    whether another page follows."""
+    query = _VIEW_SELECT.where(stamp.c.account_idx == account_idx)
+    if card_idx is not None:
+        query = query.where(stamp.c.card_idx == card_idx)
+    if user_id is not None:
+        query = query.where(stamp.c.user_id == user_id)
+    if active_yn is not None:
+        query = query.where(stamp.c.active_yn == active_yn)
+    if use_yn is not None:
+        query = query.where(stamp.c.use_yn == use_yn)
+    if before_idx is not None:
+        query = query.where(stamp.c.stamp_idx < before_idx)
+    query = query.order_by(stamp.c.stamp_idx.desc()).limit(limit + 1)
+    return list((await conn.execute(query)).all())
+
+
+async def history(
+    conn: AsyncConnection, *, account_idx: int, stamp_idx: int, limit: int, before_idx: int | None
+) -> list[Row[Any]]:
+    """A page of a stamp's ledger, newest first (``limit + 1`` rows at most)."""
+    query = select(stamp_event).where(
+        stamp_event.c.stamp_idx == stamp_idx, stamp_event.c.account_idx == account_idx
+    )
+    if before_idx is not None:
+        query = query.where(stamp_event.c.event_idx < before_idx)
+    query = query.order_by(stamp_event.c.event_idx.desc()).limit(limit + 1)
+    return list((await conn.execute(query)).all())
+
+
+async def exists(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> bool:
+    """True when the stamp exists in this account."""
+    query = select(stamp.c.stamp_idx).where(
+        stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx
+    )
+    return (await conn.execute(query)).first() is not None

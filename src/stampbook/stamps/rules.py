@@ -1,0 +1,101 @@
+"""The stamp rules as pure functions of plain values (no database).
+
+When several rules refuse a call, the first in this order answers: not found,
+inactive, not started, expired, redeemed, then the verb's own rule (full,
+empty, not complete, password, too soon). ``remove`` checks only redeemed and
+empty, so that a mistake can be undone on an expired or inactive card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from stampbook.kit.errors import Code
+
+PERIOD_YEARS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StampState:
+    """What the rules look at."""
+
+    active: bool
+    used: bool
+    strt: date
+    end: date
+    stamps: int
+    max_stamps: int
+    min_interval_sec: int = 0
+    last_add_ms: int | None = None
+
+
+def usability_refusal(state: StampState, today: date) -> Code | None:
+    """Why the stamp cannot be used today (validate's rules), or None."""
+    if not state.active:
+        return Code.STAMP_INACTIVE
+    if today < state.strt:
+        return Code.STAMP_NOT_STARTED
+    if today > state.end:
+        return Code.STAMP_EXPIRED
+    if state.used:
+        return Code.STAMP_REDEEMED
+    return None
+
+
+def add_refusal(state: StampState, today: date, now_ms: int) -> Code | None:
+    """Why one more stamp may not be added, or None."""
+    refusal = usability_refusal(state, today)
+    if refusal is not None:
+        return refusal
+    if state.stamps >= state.max_stamps:
+        return Code.STAMP_FULL
+    if too_soon(state, now_ms):
+        return Code.TOO_SOON
+    return None
+
+
+def too_soon(state: StampState, now_ms: int) -> bool:
+    """True when the card's minimum interval since the last add has not passed."""
+    if state.min_interval_sec <= 0 or state.last_add_ms is None:
+        return False
+    return now_ms < state.last_add_ms + state.min_interval_sec * 1000
+
+
+def remove_refusal(state: StampState) -> Code | None:
+    """Why a stamp may not be taken back, or None."""
+    if state.used:
+        return Code.STAMP_REDEEMED
+    if state.stamps <= 0:
+        return Code.STAMP_EMPTY
+    return None
+
+
+def redeem_refusal(state: StampState, today: date) -> Code | None:
+    """Why the reward may not be redeemed (before the password check), or None."""
+    refusal = usability_refusal(state, today)
+    if refusal is not None:
+        return refusal
+    if state.stamps < state.max_stamps:
+        return Code.STAMP_NOT_COMPLETE
+    return None
+
+
+def latest_end(today: date) -> date:
+    """The last allowed ``endYmd``: five years from today (Feb 29 → Feb 28)."""
+    try:
+        return today.replace(year=today.year + PERIOD_YEARS)
+    except ValueError:
+        return today.replace(year=today.year + PERIOD_YEARS, day=28)
+
+
+def period_refusal(strt: date, end: date, today: date) -> Code | None:
+    """2012 when ``end`` is before ``strt`` or more than five years from today."""
+    if end < strt or end > latest_end(today):
+        return Code.INVALID_PERIOD
+    return None
+
+
+def count_refusal(stamps: int, max_stamps: int) -> Code | None:
+    """2006 when a count set directly would exceed the card's maximum."""
+    return Code.STAMP_FULL if stamps > max_stamps else None

@@ -1,0 +1,432 @@
+"""The stamp verbs: rules and the transaction's contents.
+
+Each function runs inside a transaction its caller opened (``Call.write``, the
+page, or the CLI) and raises ``StampbookError`` to refuse. Refusals happen
+before any write, except the on-site password's failure counter, which must
+be kept so that guessing locks out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import string
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stampbook.cards import repository as cards
+from stampbook.kit.clock import format_ymdt
+from stampbook.kit.context import CallContext
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.pages import page
+from stampbook.kit.params import decode_cursor
+from stampbook.stamps import repository as repo
+from stampbook.stamps import rules
+from stampbook.stamps.schemas import CreateStamp, UpdateStamp
+from stampbook.stamps.views import render_stamp
+from stampbook.webhooks import outbox
+
+ACTION_CREATE = "CREATE"
+ACTION_ADD = "ADD"
+ACTION_REMOVE = "REMOVE"
+ACTION_UPDATE = "UPDATE"
+ACTION_USE = "USE"
+
+USER_ID_ALPHABET = string.ascii_letters + string.digits
+USER_ID_LENGTH = 12
+TOKEN_BYTES = 24  # 192 random bits in the page URL
+CONDITIONAL_RETRIES = 3
+
+# Wire names of the plain columns an update may set, and their columns.
+_UPDATABLE = {
+    "domain": "domain",
+    "activeYn": "active_yn",
+    "memo": "memo",
+    "userId": "user_id",
+    "userNm": "user_nm",
+    "userPhnno": "user_phnno",
+    "userEml": "user_eml",
+    "userEtc1": "user_etc1",
+    "userEtc2": "user_etc2",
+}
+
+
+def new_user_id() -> str:
+    """A generated userId: 12 letters and digits."""
+    return "".join(secrets.choice(USER_ID_ALPHABET) for _ in range(USER_ID_LENGTH))
+
+
+def new_token() -> str:
+    """An unguessable page token (192 random bits, URL-safe)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def state_of(row: Any) -> rules.StampState:
+    """The rule-relevant state of a stamp view row."""
+    return rules.StampState(
+        active=row.active_yn == "Y",
+        used=row.use_yn == "Y",
+        strt=row.strt_ymd,
+        end=row.end_ymd,
+        stamps=row.stamps,
+        max_stamps=row.max_stamps,
+        min_interval_sec=row.min_interval_sec,
+        last_add_ms=row.last_add_ms,
+    )
+
+
+def _refuse(code: Code | None) -> None:
+    if code is not None:
+        raise StampbookError(code)
+
+
+async def _existing(
+    conn: AsyncConnection, ctx: CallContext, stamp_idx: int, *, for_update: bool = False
+) -> Row[Any]:
+    row = await repo.view(
+        conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx, for_update=for_update
+    )
+    if row is None:
+        raise StampbookError(Code.STAMP_NOT_FOUND)
+    return row
+
+
+async def record(
+    conn: AsyncConnection,
+    ctx: CallContext,
+    after: Any,
+    *,
+    action: str,
+    stamps_before: int,
+    event_types: tuple[str, ...],
+) -> int:
+    """Write the ledger row and the outbox messages of one accepted change."""
+    event_idx = await repo.insert_event(
+        conn,
+        {
+            "account_idx": ctx.account_idx,
+            "stamp_idx": after.stamp_idx,
+            "card_idx": after.card_idx,
+            "action": action,
+            "stamps_before": stamps_before,
+            "stamps_after": after.stamps,
+            "source": ctx.source,
+            "key_idx": ctx.key_idx,
+            "idempotency_key": ctx.idempotency_key,
+            "reg_ymdt": ctx.now_naive,
+        },
+    )
+    await _notify(conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx)
+    return event_idx
+
+
+async def _notify(
+    conn: AsyncConnection,
+    ctx: CallContext,
+    row: Any,
+    event_types: tuple[str, ...],
+    *,
+    stamps_before: int,
+    event_idx: int | None,
+) -> None:
+    view = render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+    timestamp = format_ymdt(ctx.now_naive, ctx.zone)
+    for event_type in event_types:
+        payload = outbox.build_payload(
+            event_type,
+            timestamp=timestamp,
+            stamp_view=view,
+            stamps_before=stamps_before,
+            stamps_after=row.stamps,
+            source=ctx.source,
+            event_idx=event_idx,
+        )
+        await outbox.enqueue(
+            conn,
+            ctx,
+            event_type=event_type,
+            card_idx=row.card_idx,
+            stamp_idx=row.stamp_idx,
+            payload=payload,
+        )
+
+
+async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> int:
+    """Issue a stamp on a card; returns the new stampIdx."""
+    _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
+    if await cards.get(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx) is None:
+        raise StampbookError(Code.CARD_NOT_FOUND)
+    row = await repo.insert_stamp(
+        conn,
+        {
+            "account_idx": ctx.account_idx,
+            "card_idx": body.cardIdx,
+            "token": new_token(),
+            "domain": body.domain.rstrip("/") if body.domain else None,
+            "stamps": 0,
+            "strt_ymd": body.strtYmd,
+            "end_ymd": body.endYmd,
+            "active_yn": body.activeYn,
+            "use_yn": "N",
+            "memo": body.memo,
+            "user_id": body.userId or new_user_id(),
+            "user_nm": body.userNm,
+            "user_phnno": body.userPhnno,
+            "user_eml": body.userEml,
+            "user_etc1": body.userEtc1,
+            "user_etc2": body.userEtc2,
+            "reg_ymdt": ctx.now_naive,
+        },
+    )
+    await record(
+        conn, ctx, row, action=ACTION_CREATE, stamps_before=0, event_types=(outbox.STAMP_CREATED,)
+    )
+    return int(row.stamp_idx)
+
+
+async def add(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
+    """Add exactly one stamp, or refuse with the first rule that forbids it."""
+    for _ in range(CONDITIONAL_RETRIES):
+        after = await repo.add_one(
+            conn,
+            account_idx=ctx.account_idx,
+            stamp_idx=stamp_idx,
+            today=ctx.today,
+            now_ms=ctx.now_ms,
+        )
+        if after is not None:
+            completed = after.stamps >= after.max_stamps
+            events = (
+                (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED) if completed else (outbox.STAMP_ADDED,)
+            )
+            await record(
+                conn,
+                ctx,
+                after,
+                action=ACTION_ADD,
+                stamps_before=after.stamps - 1,
+                event_types=events,
+            )
+            return
+        current = await _existing(conn, ctx, stamp_idx)
+        _refuse(rules.add_refusal(state_of(current), ctx.today, ctx.now_ms))
+        # The state that refused us changed under our feet (a concurrent
+        # remove, say): the conditional update is simply tried again.
+    raise StampbookError(Code.SERVICE_UNAVAILABLE)
+
+
+async def remove(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
+    """Take one stamp back; never below zero, never on a redeemed stamp."""
+    for _ in range(CONDITIONAL_RETRIES):
+        after = await repo.remove_one(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
+        if after is not None:
+            await record(
+                conn,
+                ctx,
+                after,
+                action=ACTION_REMOVE,
+                stamps_before=after.stamps + 1,
+                event_types=(outbox.STAMP_REMOVED,),
+            )
+            return
+        current = await _existing(conn, ctx, stamp_idx)
+        _refuse(rules.remove_refusal(state_of(current)))
+    raise StampbookError(Code.SERVICE_UNAVAILABLE)
+
+
+async def validate(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
+    """The stamp, when it exists, is active, within its dates and not redeemed."""
+    row = await _existing(conn, ctx, stamp_idx)
+    _refuse(rules.usability_refusal(state_of(row), ctx.today))
+    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+
+
+async def check_onsite_password(
+    conn: AsyncConnection, ctx: CallContext, row: Any, password: str | None
+) -> None:
+    """Refuse (2010 locked, 2009 wrong) unless ``password`` is the card's on-site password.
+
+    A wrong password is counted on the stamp; reaching the limit locks on-site
+    actions for a while. The count is written even though the call is refused.
+    """
+    now = ctx.now_naive
+    if row.onsite_locked_until is not None and row.onsite_locked_until > now:
+        raise StampbookError(Code.ONSITE_LOCKED)
+    expected = row.onsite_pwd or ""
+    if (
+        password is not None
+        and expected
+        and hmac.compare_digest(password.encode(), expected.encode())
+    ):
+        if row.onsite_failures:
+            await repo.update_fields(
+                conn,
+                account_idx=ctx.account_idx,
+                stamp_idx=row.stamp_idx,
+                values={"onsite_failures": 0, "onsite_locked_until": None},
+            )
+        return
+    failures = row.onsite_failures + 1
+    values: dict[str, Any] = {"onsite_failures": failures}
+    if failures >= ctx.lockout_failures:
+        values = {
+            "onsite_failures": 0,
+            "onsite_locked_until": now + timedelta(minutes=ctx.lockout_minutes),
+        }
+    await repo.update_fields(
+        conn, account_idx=ctx.account_idx, stamp_idx=row.stamp_idx, values=values
+    )
+    raise StampbookError(Code.ONSITE_PASSWORD_WRONG)
+
+
+async def redeem(
+    conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int, onsite_pwd: str | None
+) -> None:
+    """Mark a complete card's reward as used; on-site cards need the staff password."""
+    row = await _existing(conn, ctx, stamp_idx, for_update=True)
+    _refuse(rules.redeem_refusal(state_of(row), ctx.today))
+    if row.onsite_yn == "Y":
+        await check_onsite_password(conn, ctx, row, onsite_pwd)
+    after = await repo.mark_used(
+        conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx, today=ctx.today
+    )
+    if after is None:
+        current = await _existing(conn, ctx, stamp_idx)
+        _refuse(rules.redeem_refusal(state_of(current), ctx.today))
+        raise StampbookError(Code.STAMP_REDEEMED)
+    await record(
+        conn,
+        ctx,
+        after,
+        action=ACTION_USE,
+        stamps_before=after.stamps,
+        event_types=(outbox.STAMP_USED,),
+    )
+
+
+async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> None:
+    """Change only the fields sent, within the rules (counts, period, card)."""
+    sent = body.model_fields_set
+    row = await _existing(conn, ctx, body.stampIdx, for_update=True)
+    values: dict[str, Any] = {
+        column: getattr(body, field) for field, column in _UPDATABLE.items() if field in sent
+    }
+    if values.get("domain"):
+        values["domain"] = values["domain"].rstrip("/")
+
+    max_stamps = row.max_stamps
+    if "cardIdx" in sent and body.cardIdx != row.card_idx:
+        assert body.cardIdx is not None
+        target = await cards.get(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx)
+        if target is None:
+            raise StampbookError(Code.CARD_NOT_FOUND)
+        values["card_idx"] = body.cardIdx
+        max_stamps = target.max_stamps
+    stamps = body.stamps if body.stamps is not None else row.stamps
+    _refuse(rules.count_refusal(stamps, max_stamps))
+    if "stamps" in sent:
+        values["stamps"] = stamps
+
+    if "strtYmd" in sent or "endYmd" in sent:
+        strt = body.strtYmd or row.strt_ymd
+        end = body.endYmd or row.end_ymd
+        _refuse(rules.period_refusal(strt, end, ctx.today))
+        values.update(strt_ymd=strt, end_ymd=end)
+    if body.resetPinYn == "Y":
+        values.update(pin_hash=None, pin_failures=0, pin_locked_until=None)
+    if body.useYn is not None:
+        values["use_yn"] = body.useYn
+    if not values:
+        return
+
+    after = await repo.update_fields(
+        conn, account_idx=ctx.account_idx, stamp_idx=body.stampIdx, values=values
+    )
+    await record(
+        conn,
+        ctx,
+        after,
+        action=ACTION_UPDATE,
+        stamps_before=row.stamps,
+        event_types=(outbox.STAMP_UPDATED,),
+    )
+    if row.use_yn == "N" and after.use_yn == "Y":
+        await record(
+            conn,
+            ctx,
+            after,
+            action=ACTION_USE,
+            stamps_before=after.stamps,
+            event_types=(outbox.STAMP_USED,),
+        )
+
+
+async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
+    """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
+    row = await _existing(conn, ctx, stamp_idx, for_update=True)
+    await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
+    await _notify(conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None)
+
+
+async def list_stamps(
+    conn: AsyncConnection,
+    ctx: CallContext,
+    *,
+    card_idx: int | None,
+    user_id: str | None,
+    active_yn: str | None,
+    use_yn: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """A page of the account's stamps, newest first."""
+    rows = await repo.list_views(
+        conn,
+        account_idx=ctx.account_idx,
+        card_idx=card_idx,
+        user_id=user_id,
+        active_yn=active_yn,
+        use_yn=use_yn,
+        limit=limit,
+        before_idx=decode_cursor(cursor),
+    )
+    return page(
+        rows,
+        limit=limit,
+        render=lambda row: render_stamp(row, public_url=ctx.public_url, zone=ctx.zone),
+        idx_of=lambda row: int(row.stamp_idx),
+    )
+
+
+def render_event(row: Any, zone: Any) -> dict[str, Any]:
+    """One ledger row as the history endpoint shows it."""
+    return {
+        "eventIdx": row.event_idx,
+        "stampIdx": row.stamp_idx,
+        "action": row.action,
+        "stampsBefore": row.stamps_before,
+        "stampsAfter": row.stamps_after,
+        "source": row.source,
+        "regYmdt": format_ymdt(row.reg_ymdt, zone),
+    }
+
+
+async def history(
+    conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A page of a stamp's ledger, newest first."""
+    before = decode_cursor(cursor)
+    if not await repo.exists(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx):
+        raise StampbookError(Code.STAMP_NOT_FOUND)
+    rows = await repo.history(
+        conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx, limit=limit, before_idx=before
+    )
+    return page(
+        rows,
+        limit=limit,
+        render=lambda row: render_event(row, ctx.zone),
+        idx_of=lambda row: int(row.event_idx),
+    )
