@@ -225,3 +225,18 @@ def message_for(code: Code, lang: str, *, param: str | None = None) -> str:
     info = CODES[code]
     template = info.ko if lang == "ko" else info.en
     return template.format(param=param or "?") if "{param}" in template else template
+
+
+def markdown_table() -> str:
+    """The code table as docs/errors.md shows it (``python -m stampbook.kit.errors``)."""
+    lines = [
+        "| code | HTTP | name | message (en) | message (ko) |",
+        "|---:|---:|---|---|---|",
+    ]
+    for code, info in CODES.items():
+        lines.append(f"| {int(code)} | {info.http_status} | {code.name} | {info.en} | {info.ko} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
