@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
 from stampbook.kit import idempotency
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
@@ -28,7 +28,7 @@ from stampbook.stamps.routes import router as stamps_router
 
 log = logging.getLogger("stampbook")
 
-BackgroundJob = Callable[[Runtime], Awaitable[None]]
+BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
 API_PREFIX = "/api/"
 
@@ -133,6 +133,14 @@ def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
     return Code.INVALID_PARAMETER, names[0] if names else (str(loc[-1]) if loc else None)
 
 
+async def _refusal_before_parsing(request: Request) -> StampbookError | None:
+    """For an API request refused as malformed: the auth or rate-limit refusal that
+    comes first (a 400 must not bypass the key check or the budget)."""
+    if not request.url.path.startswith(API_PREFIX):
+        return None
+    return await authenticate_unparsed(request)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StampbookError)
     async def on_stampbook_error(request: Request, exc: StampbookError) -> Response:
@@ -141,10 +149,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, param = _validation_code(list(exc.errors()))
+        refusal = await _refusal_before_parsing(request)
+        if refusal is not None:
+            return error_response(refusal, language_of(request))
         return code_response(code, language_of(request), param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            refusal = await _refusal_before_parsing(request)
+            if refusal is not None:
+                return error_response(refusal, language_of(request))
         code = {404: Code.NO_SUCH_ENDPOINT, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code)
         if code is None:
             code = Code.MALFORMED_BODY if exc.status_code == 400 else Code.INTERNAL_ERROR
@@ -171,9 +186,7 @@ class JsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            headers = [
-                (name, value) for name, value in scope["headers"] if name != b"content-type"
-            ]
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
