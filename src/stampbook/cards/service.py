@@ -78,9 +78,12 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateCard) -> N
     _require_password(
         values.get("onsite_yn", row.onsite_yn), values.get("onsite_pwd", row.onsite_pwd)
     )
-    new_max = values.get("max_stamps")
-    lowered = new_max is not None and new_max < row.max_stamps
-    if lowered and await repo.highest_count(conn, card_idx=body.cardIdx) > new_max:
+    new_max: int | None = values.get("max_stamps")
+    if (
+        new_max is not None
+        and new_max < row.max_stamps
+        and await repo.highest_count(conn, card_idx=body.cardIdx) > new_max
+    ):
         raise StampbookError(Code.MAX_STAMPS_BELOW_COUNT)
     if values:
         await repo.update_card(
