@@ -25,6 +25,7 @@ from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.envelope import error_body, ok
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
+from stampbook.kit.params import storable_text
 from stampbook.kit.runtime import Runtime
 
 T = TypeVar("T")
@@ -144,6 +145,10 @@ async def authenticate(request: Request) -> Call:
     )
     if headers:
         setattr(request.state, RATE_LIMIT_HEADERS_STATE, headers)
+    for name, value in request.query_params.multi_items():
+        if not storable_text(value):
+            # A %00 would reach PostgreSQL and fail there (a 500).
+            raise StampbookError(Code.INVALID_PARAMETER, param=name)
     return Call(request=request, runtime=runtime, principal=principal, lang=lang)
 
 
