@@ -23,6 +23,7 @@ from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, l
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.openapi import document_conventions
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps.routes import router as stamps_router
 
@@ -82,7 +83,20 @@ def create_app(
     app.include_router(stamps_router)
     app.include_router(cards_router)
     _install_health(app)
+    _install_openapi(app)
     return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Generate the OpenAPI document once, with the conventions every API route shares."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_conventions(generate(), api_prefix=API_PREFIX)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
