@@ -19,7 +19,7 @@ from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
 from stampbook.kit import idempotency
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
@@ -141,6 +141,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, param = _validation_code(list(exc.errors()))
+        if code is Code.MALFORMED_BODY and request.url.path.startswith(API_PREFIX):
+            # FastAPI decodes the body before it resolves dependencies; an
+            # unauthenticated caller still learns only that it is one.
+            try:
+                await authenticate(request)
+            except StampbookError as refusal:
+                return error_response(refusal, language_of(request))
         return code_response(code, language_of(request), param=param)
 
     @app.exception_handler(StarletteHTTPException)
@@ -171,9 +178,7 @@ class JsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            headers = [
-                (name, value) for name, value in scope["headers"] if name != b"content-type"
-            ]
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)

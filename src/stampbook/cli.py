@@ -424,3 +424,7 @@ def _redacted(url: str) -> str:
         user = credentials.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
     return url
+
+
+if __name__ == "__main__":
+    app()
