@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from stampbook.stamps.routes import router as stamps_router
 
 log = logging.getLogger("stampbook")
 
-BackgroundJob = Callable[[Runtime], Awaitable[None]]
+BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
 API_PREFIX = "/api/"
 
@@ -51,11 +51,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
-        tasks = (
-            [asyncio.create_task(job(runtime)) for job in background_jobs(settings)]
-            if (background)
-            else []
-        )
+        jobs = background_jobs(settings) if background else []
+        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from stampbook.kit.context import SOURCE_CLI, CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.errors import StampbookError
 from stampbook.kit.ratelimit import validate_limit
+from stampbook.stamps import repository as stamp_repo
 from stampbook.stamps import service as stamps
 from stampbook.stamps.schemas import CreateStamp
 
@@ -274,7 +275,7 @@ def stamp_add(
     async def work(conn: AsyncConnection, settings: Settings) -> dict[str, Any]:
         ctx = await _account_context(conn, settings, account)
         await stamps.add(conn, ctx, stamp_idx=stamp)
-        row = await stamps.repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp)
+        row = await stamp_repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp)
         return {"stamps": row.stamps if row else None, "max": row.max_stamps if row else None}
 
     result = _run_db(work)

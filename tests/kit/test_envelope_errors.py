@@ -138,7 +138,8 @@ async def test_health_and_readiness_and_openapi(client: httpx.AsyncClient) -> No
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
     spec = (await client.get("/openapi.json")).json()
-    for path in ["create", "add", "remove", "update", "delete", "validate", "redeem", "list",
-                 "history", "card/create", "card/update", "card/get", "card/list", "card/delete"]:  # fmt: skip
+    verbs = ["create", "add", "remove", "update", "delete", "validate", "redeem", "list", "history"]
+    verbs += ["card/create", "card/update", "card/get", "card/list", "card/delete"]
+    for path in verbs:
         assert f"/api/stamp/v1/{path}" in spec["paths"], path
     assert (await client.get("/docs")).status_code == 200
