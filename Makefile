@@ -17,6 +17,9 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+## make run prints URLs for the address it serves on, unless STAMPBOOK_PUBLIC_URL says otherwise
+run: export STAMPBOOK_PUBLIC_URL ?= http://$(HOST):$(PORT)
+
 ## make run: install, migrate the SQLite default, print the demo key and URLs, serve on :8000
 run: $(INSTALLED)
 	$(BIN)/stampbook db upgrade
