@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, logs
 from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
@@ -211,5 +211,7 @@ class RateLimitHeaders:
 
 def serve_app() -> FastAPI:
     """The factory ``stampbook serve`` hands to uvicorn: settings from the
-    environment, background jobs on."""
-    return create_app(Settings(), background=True)
+    environment, logging configured in each worker, background jobs on."""
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings, background=True)

@@ -23,7 +23,7 @@ from stampbook.cards import service as cards
 from stampbook.cards.schemas import CreateCard
 from stampbook.config import Settings
 from stampbook.db import migrate
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, logs
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.context import SOURCE_CLI, CallContext, zone_for
 from stampbook.kit.db import Database
@@ -394,6 +394,7 @@ def serve(
     if not dispatcher:
         os.environ["STAMPBOOK_DISPATCHER_ENABLED"] = "false"
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
     typer.echo(
         f"Stampbook on http://{host}:{port} ({workers} worker(s)), "
         f"database {_redacted(settings.database_url)}"
@@ -405,9 +406,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=None,
         loop="auto",
         http="auto",
-        access_log=False,
+        access_log=settings.access_log,
     )
 
 
