@@ -39,6 +39,7 @@ DEFAULT_POLL_SECONDS = 1.0
 LEASE_MARGIN_SECONDS = 5.0
 EXCERPT_BYTES = 2048
 ERROR_CHARS = 500
+SETTLE_CONCURRENCY = 4  # database writes at once per dispatcher, whatever the batch size
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class Dispatcher:
         self.jitter = jitter
         self.rng = rng or random.Random()
         self.name = worker_name()
+        self._settling = asyncio.Semaphore(SETTLE_CONCURRENCY)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,  # a redirect is an answer, not a new target to vet
@@ -150,7 +152,16 @@ class Dispatcher:
             for row in claimed
             if int(row.webhook_idx) in endpoints
         ]
-        return list(await asyncio.gather(*jobs))
+        outcomes: list[Outcome] = []
+        for result in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(result, Outcome):
+                outcomes.append(result)
+            elif isinstance(result, Exception):
+                # Its message stays leased and is tried again when the lease runs out.
+                log.error("webhook delivery could not be recorded: %r", result)
+            else:
+                raise result
+        return outcomes
 
     async def drain(self, *, max_rounds: int = 1000) -> list[Outcome]:
         """Run batches until none is due now; every outcome, in order."""
@@ -250,7 +261,7 @@ class Dispatcher:
             values = {"next_attempt_at": utc_naive(decision.next_attempt_at)}
         else:
             values = {"status": repo.FAILED}
-        async with self.db.write() as conn:
+        async with self._settling, self.db.write() as conn:
             await repo.insert_attempt(
                 conn,
                 {
