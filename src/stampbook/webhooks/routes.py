@@ -18,10 +18,6 @@ from stampbook.webhooks.schemas import CreateWebhook, MessageStatus, ReplayWebho
 
 router = APIRouter(prefix="/api/stamp/v1/webhook", tags=["webhooks"])
 
-# The bounds are repeated on Query(): FastAPI drops the Field bounds of an
-# Annotated type when a Query() default is given.
-
-
 
 class WebhookSecret(BaseModel):
     """An endpoint's id and its signing secret (``whsec_…``), shown only here."""
@@ -95,6 +91,8 @@ async def create_webhook(body: CreateWebhook, call: Call = Depends(authenticate)
 
 @router.get("/list", responses=responses_for(WebhookPage))
 async def list_webhooks(
+    # The bounds are repeated on Query(): FastAPI drops the Field bounds of an
+    # Annotated type when a Query() default is given.
     limit: Limit = Query(default=DEFAULT_PAGE_SIZE, ge=1, le=100),
     cursor: str | None = Query(default=None, max_length=200),
     call: Call = Depends(authenticate),
