@@ -25,6 +25,8 @@ from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.webhooks.dispatcher import dispatch_forever
+from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
 
@@ -78,13 +80,17 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(webhooks_router)
     _install_health(app)
     return app
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    return [purge_idempotency_keys_forever]
+    jobs: list[BackgroundJob] = [purge_idempotency_keys_forever]
+    if settings.dispatcher_enabled:
+        jobs.append(dispatch_forever)
+    return jobs
 
 
 async def purge_idempotency_keys_forever(runtime: Runtime) -> None:

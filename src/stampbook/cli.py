@@ -3,6 +3,7 @@
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
 ``account list``, ``card create|list`` and ``serve`` are part of the contract.
+The ``webhook`` commands and ``worker`` live in ``stampbook.webhooks.cli``.
 """
 
 from __future__ import annotations
@@ -428,6 +429,12 @@ def _redacted(url: str) -> str:
         return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
     return url
 
+
+# The webhook commands (``webhook …`` and ``worker``) hang off this app; imported
+# last because they use the helpers above.
+from stampbook.webhooks import cli as _webhook_cli  # noqa: E402
+
+_webhook_cli.register(app)
 
 if __name__ == "__main__":
     app()
