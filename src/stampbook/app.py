@@ -24,6 +24,8 @@ from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
+from stampbook.page.routes import router as page_router
+from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
 
 log = logging.getLogger("stampbook")
@@ -81,6 +83,8 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(page_router)
+    app.mount("/static", static_files(), name="static")
     _install_health(app)
     return app
 
@@ -171,9 +175,7 @@ class JsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            headers = [
-                (name, value) for name, value in scope["headers"] if name != b"content-type"
-            ]
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
