@@ -14,13 +14,15 @@ import orjson
 import segno
 from sqlalchemy import insert, select
 
+from stampbook.app import create_app
+from stampbook.config import Settings
 from stampbook.db.schema import stamp, webhook_endpoint, webhook_message
 from stampbook.kit.clock import FrozenClock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.page.service import web_url
 from stampbook.page.text import TEXT
-from tests.conftest import Api
-from tests.page.conftest import VisitorFactory, page_path, stamp_url
+from tests.conftest import Api, new_key
+from tests.page.conftest import Visitor, VisitorFactory, page_path, stamp_url
 
 CSP = (
     "default-src 'none'; img-src 'self' data: https:; style-src 'self'; form-action 'self'; "
@@ -580,3 +582,33 @@ async def test_language_from_accept_language_with_a_switch(
     async with visitor("/s/" + "x" * 32) as stranger:
         missing = await stranger.get(headers={"Accept-Language": "ko"})
         assert missing.status_code == 404 and "페이지를 찾을 수 없습니다" in missing.text
+
+
+async def test_lockout_limits_come_from_the_settings(
+    settings: Settings, clock: FrozenClock, database_url: str
+) -> None:
+    tight = settings.model_copy(update={"lockout_failures": 2, "lockout_minutes": 3})
+    application = create_app(tight, clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            key, account_idx = await new_key(database_url)
+            api = Api(http, key, account_idx, clock)
+            card_idx = await api.card(maxStamps=1, onsiteYn="Y", onsitePwd="4321")
+            stamp_idx = await api.stamp(card_idx)
+            path = await page_of(api, stamp_idx)
+            customer = Visitor(http, path)
+            assert (await customer.set_pin("1234")).status_code == 303
+            http.cookies.clear()
+            assert (await customer.enter_pin("0000")).status_code == 403
+            locked = await customer.enter_pin("0000")
+            assert locked.status_code == 429 and "Try again in 3 min." in locked.text
+            # The API's redeem counts toward the same on-site lock, with the same limit.
+            await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "stamps": 1})
+            wrong = {"stampIdx": stamp_idx, "onsitePwd": "0000"}
+            assert await api.code("PUT", "redeem", json=wrong) == 2009
+            assert await api.code("PUT", "redeem", json=wrong) == 2009
+            right = {"stampIdx": stamp_idx, "onsitePwd": "4321"}
+            assert await api.code("PUT", "redeem", json=right) == 2010
+            clock.advance(minutes=3, seconds=1)
+            assert await api.code("PUT", "redeem", json=right) == 0
