@@ -353,6 +353,7 @@ def card_page(
         token=card.token,
         image_url=card.image_url,
         card=card,
+        card_level=1,
         unlocked=is_unlocked,
         qr_svg=Markup(svg),
         notice=notice,
@@ -371,6 +372,7 @@ def staff_page(
         token=card.token,
         image_url=card.image_url,
         card=card,
+        card_level=2,
         not_enabled=message_for(Code.ONSITE_NOT_ENABLED, visit.lang),
         error=error,
     )
