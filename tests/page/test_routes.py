@@ -3,6 +3,7 @@ staff actions, lockouts, CSRF, headers, QR codes and languages."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import secrets
@@ -89,6 +90,11 @@ async def test_unknown_tokens_and_guessed_indexes_are_plain_404_pages(
     for suffix in ("/pin", "/staff", "/hide"):
         assert_html_404(await client.post(f"/s/{secrets.token_urlsafe(24)}{suffix}", data={}))
     assert_html_404(await client.put(real))
+    assert (await client.head(real)).status_code == 200
+    assert (await client.head(f"/s/{stamp_idx}")).status_code == 404
+    # HTML pages are not part of the API's description.
+    openapi = (await client.get("/openapi.json")).json()
+    assert not [path for path in openapi["paths"] if path.startswith("/s/")]
 
 
 async def test_tokens_are_192_random_bits_unrelated_to_the_index(api: Api) -> None:
@@ -343,6 +349,34 @@ async def test_five_wrong_pins_lock_the_page_for_fifteen_minutes(
     assert row.pin_failures == 0 and row.pin_locked_until is None
 
 
+async def test_parallel_pin_guesses_get_no_more_tries_than_the_limit(
+    api: Api, visitor: VisitorFactory
+) -> None:
+    path = await page_of(api, await api.stamp(userNm="Kim Minji"))
+    async with visitor(path) as owner:
+        assert (await owner.set_pin("2468")).status_code == 303
+    async with visitor(path) as attacker:
+        csrf = await attacker.csrf()
+        guesses = [f"{n:04d}" for n in range(1000, 1010)]
+        answers = await asyncio.gather(
+            *(
+                attacker.http.post(path + "/pin", data={"csrf": csrf, "pin": guess})
+                for guess in guesses
+            )
+        )
+        statuses = sorted(answer.status_code for answer in answers)
+        # Four wrong tries say how many are left; the fifth locks; the rest
+        # were never checked.
+        assert statuses == [403] * 4 + [429] * 6
+        assert sorted(
+            re.search(r"(\d) tries left", a.text).group(1)  # type: ignore[union-attr]
+            for a in answers
+            if a.status_code == 403
+        ) == ["1", "2", "3", "4"]
+        right = await attacker.http.post(path + "/pin", data={"csrf": csrf, "pin": "2468"})
+        assert right.status_code == 429
+
+
 async def test_reset_pin_clears_it_and_ends_open_sessions(
     api: Api, visitor: VisitorFactory, database_url: str
 ) -> None:
@@ -477,6 +511,26 @@ async def test_five_wrong_passwords_lock_on_site_actions(
         clock.advance(minutes=15, seconds=1)
         assert (await counter.staff("4321")).status_code == 303
         assert await api.count(stamp_idx) == 1
+
+
+async def test_parallel_staff_guesses_get_no_more_tries_than_the_limit(
+    api: Api, visitor: VisitorFactory
+) -> None:
+    card_idx = await api.card(onsiteYn="Y", onsitePwd="4321")
+    stamp_idx = await api.stamp(card_idx)
+    path = await page_of(api, stamp_idx)
+    async with visitor(path) as attacker:
+        form = {"csrf": await attacker.csrf("/staff"), "action": "add", "expect": "0"}
+        answers = await asyncio.gather(
+            *(
+                attacker.http.post(path + "/staff", data={**form, "password": f"{n:04d}"})
+                for n in range(10)
+            )
+        )
+        assert sorted(answer.status_code for answer in answers) == [403] * 5 + [429] * 5
+        right = await attacker.http.post(path + "/staff", data={**form, "password": "4321"})
+        assert right.status_code == 429
+    assert await api.count(stamp_idx) == 0
 
 
 async def test_a_staff_form_sent_twice_adds_once(api: Api, visitor: VisitorFactory) -> None:

@@ -386,7 +386,7 @@ def _field(form: FormData, name: str) -> str:
 # --- the routes ------------------------------------------------------------------------
 
 
-@router.get("/s/{token}")
+@router.api_route("/s/{token}", methods=["GET", "HEAD"])
 async def stamp_page(request: Request, token: str) -> Response:
     """The customer's stamp card."""
     visit = await start(request)
@@ -494,7 +494,7 @@ async def hide(request: Request, token: str) -> Response:
     return visit.redirect(f"/s/{token}")
 
 
-@router.get("/s/{token}/staff")
+@router.api_route("/s/{token}/staff", methods=["GET", "HEAD"])
 async def staff(request: Request, token: str) -> Response:
     """The staff's on-site page."""
     visit = await start(request)
@@ -558,13 +558,13 @@ async def staff_action(request: Request, token: str) -> Response:
     return response
 
 
-@router.get("/s/{token}/qr.svg")
+@router.api_route("/s/{token}/qr.svg", methods=["GET", "HEAD"])
 async def qr_svg(request: Request, token: str) -> Response:
     """The page's QR code as SVG."""
     return await _qr(request, token, "svg")
 
 
-@router.get("/s/{token}/qr.png")
+@router.api_route("/s/{token}/qr.png", methods=["GET", "HEAD"])
 async def qr_png(request: Request, token: str) -> Response:
     """The page's QR code as PNG (for printing on a receipt)."""
     return await _qr(request, token, "png")
