@@ -294,13 +294,13 @@ class Loaded:
     zone: str
 
 
-async def load(visit: Visit, token: str) -> Loaded | None:
+async def load(runtime: Runtime, token: str) -> Loaded | None:
     """The stamp behind ``token`` in a read transaction, or None."""
-    async with visit.runtime.db.read() as conn:
+    async with runtime.db.read() as conn:
         row = await service.find(conn, token)
         if row is None:
             return None
-        zone = await service.zone_name(conn, visit.runtime, row)
+        zone = await service.zone_name(conn, runtime, row)
     return Loaded(row, zone)
 
 
@@ -390,7 +390,7 @@ def _field(form: FormData, name: str) -> str:
 async def stamp_page(request: Request, token: str) -> Response:
     """The customer's stamp card."""
     visit = await start(request)
-    loaded = await load(visit, token)
+    loaded = await load(visit.runtime, token)
     if loaded is None:
         return visit.not_found()
     done = DONE_NOTICES.get(request.query_params.get("done", ""))
@@ -401,7 +401,7 @@ async def stamp_page(request: Request, token: str) -> Response:
 async def pin(request: Request, token: str) -> Response:
     """Choose the PIN (first visit) or enter it (later visits)."""
     visit = await start(request)
-    loaded = await load(visit, token)
+    loaded = await load(visit.runtime, token)
     if loaded is None:
         return visit.not_found()
     form = await request.form()
@@ -424,7 +424,7 @@ async def _choose_pin(visit: Visit, loaded: Loaded, entered: str, again: str) ->
             conn, stamp_idx=loaded.row.stamp_idx, pin_hash=pin_hash
         )
     if not stored:
-        fresh = await load(visit, loaded.row.token)
+        fresh = await load(visit.runtime, loaded.row.token)
         if fresh is None:
             return visit.not_found()
         return card_page(visit, fresh, status=409, error=visit.t("pin_taken"))
@@ -458,7 +458,7 @@ async def _enter_pin(visit: Visit, loaded: Loaded, entered: str) -> Response:
                 )
             _open_session(visit, token, attempt.pin_hash)
             return visit.redirect(f"/s/{token}")
-    fresh = await load(visit, token)
+    fresh = await load(visit.runtime, token)
     if fresh is None:
         return visit.not_found()
     if attempt.locked_minutes:
@@ -484,7 +484,7 @@ def _open_session(visit: Visit, token: str, pin_hash: str) -> None:
 async def hide(request: Request, token: str) -> Response:
     """Forget the entered PIN on this browser."""
     visit = await start(request)
-    loaded = await load(visit, token)
+    loaded = await load(visit.runtime, token)
     if loaded is None:
         return visit.not_found()
     form = await request.form()
@@ -498,7 +498,7 @@ async def hide(request: Request, token: str) -> Response:
 async def staff(request: Request, token: str) -> Response:
     """The staff's on-site page."""
     visit = await start(request)
-    loaded = await load(visit, token)
+    loaded = await load(visit.runtime, token)
     if loaded is None:
         return visit.not_found()
     return staff_page(visit, loaded, status=200 if loaded.row.onsite_yn == "Y" else 403)
@@ -510,7 +510,7 @@ async def staff_action(request: Request, token: str) -> Response:
     visit = await start(request)
     form = await request.form()
     if not visit.csrf_ok(form, token):
-        loaded = await load(visit, token)
+        loaded = await load(visit.runtime, token)
         if loaded is None:
             return visit.not_found()
         return staff_page(visit, loaded, status=403, error=visit.t("form_expired"))
@@ -545,7 +545,7 @@ async def staff_action(request: Request, token: str) -> Response:
     if refusal is None and not stale:
         done = "redeemed" if action == service.ACTION_REDEEM else "added"
         return visit.redirect(f"/s/{token}?done={done}")
-    loaded = await load(visit, token)
+    loaded = await load(visit.runtime, token)
     if loaded is None:
         return visit.not_found()
     if stale:
@@ -571,11 +571,13 @@ async def qr_png(request: Request, token: str) -> Response:
 
 
 async def _qr(request: Request, token: str, kind: str) -> Response:
-    visit = await start(request)
-    loaded = await load(visit, token)
+    # An image: no cookies, no form, nothing but the code (it may be embedded
+    # on the shop's own pages).
+    runtime: Runtime = request.app.state.runtime
+    loaded = await load(runtime, token)
     if loaded is None:
-        return visit.not_found()
-    url = stamp_url(loaded.row, visit.runtime.settings.public_url)
+        return plain_page(request, 404, "not_found_title", "not_found_text")
+    url = stamp_url(loaded.row, runtime.settings.public_url)
     buffer = io.BytesIO()
     if kind == "svg":
         qr_code(url).save(buffer, kind="svg", scale=8, dark="#000000", light="#ffffff")
@@ -583,7 +585,10 @@ async def _qr(request: Request, token: str, kind: str) -> Response:
     else:
         qr_code(url).save(buffer, kind="png", scale=8, dark="#000000", light="#ffffff")
         media_type = "image/png"
-    return secure(Response(buffer.getvalue(), media_type=media_type))
+    response = secure(Response(buffer.getvalue(), media_type=media_type))
+    # A shop may show the code on its own site or receipt page.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
 
 
 @router.api_route(
