@@ -24,6 +24,8 @@ from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
+from stampbook.page.routes import router as page_router
+from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.webhooks.dispatcher import dispatch_forever
 from stampbook.webhooks.routes import router as webhooks_router
@@ -81,6 +83,8 @@ def create_app(
     app.include_router(stamps_router)
     app.include_router(cards_router)
     app.include_router(webhooks_router)
+    app.include_router(page_router)
+    app.mount("/static", static_files(), name="static")
     _install_health(app)
     return app
 

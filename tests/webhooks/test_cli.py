@@ -54,7 +54,9 @@ def test_the_webhook_commands_manage_endpoints_and_the_worker_delivers(
     (message,) = log["items"]
     assert (message["eventType"], message["status"]) == ("stamp.created", "pending")
 
-    assert "1 delivery attempt(s)" in ok("worker", "--once")
+    # Other tests share the session's database, so the worker may find their
+    # leftovers too: count only what reached this test's receiver.
+    assert "delivery attempt(s)" in ok("worker", "--once")
     (request,) = receiver.requests()
     assert request.signature_ok and request.msg_id == message["msgId"]
     assert "delivered" in ok("webhook", "deliveries", "--account", account, webhook)
