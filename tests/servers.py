@@ -14,8 +14,10 @@ unless the test passes them in ``env``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,11 +28,45 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
+
+from stampbook.db.migrate import upgrade
 
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 15.0
 STAMPBOOK_BIN = Path(sys.executable).parent / "stampbook"
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str, postgres_admin_url: str) -> Iterator[str]:
+    """A freshly migrated database of its own (``sqlite`` or ``postgresql``),
+    dropped afterwards: for tests whose writes must not reach the session's
+    shared database (e.g. a fuzzer creating webhook endpoints that a later
+    dispatcher test would then try to deliver to)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="stampbook-scratch-") as directory:
+            url = f"sqlite:///{directory}/stampbook.db"
+            upgrade(url)
+            yield url
+        return
+    name = f"stampbook_scratch_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = postgres_admin_url.replace("postgresql://", "postgres://")
+
+    async def admin_run(sql: str) -> None:
+        conn = await asyncpg.connect(admin, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin_run(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def free_port() -> int:

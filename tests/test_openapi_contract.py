@@ -40,8 +40,8 @@ from schemathesis.specs.openapi.checks import (
 
 from stampbook.app import create_app
 from stampbook.config import Settings
-from tests.conftest import DATABASES, new_key
-from tests.servers import RealServer, real_server
+from tests.conftest import DATABASES, POSTGRES_ADMIN_URL, new_key
+from tests.servers import RealServer, real_server, scratch_database
 
 pytestmark = pytest.mark.slow
 
@@ -69,12 +69,16 @@ def api_operations() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module", params=DATABASES)
 def target(request: pytest.FixtureRequest) -> Iterator[tuple[RealServer, dict[str, str]]]:
-    """A real server per database and the auth header of a fresh account on it."""
-    database_url = str(request.getfixturevalue(f"{request.param}_url"))
-    key, _ = asyncio.run(new_key(database_url))
-    with real_server(database_url, workers=1) as server:
-        yield server, {"Authorization": f"APIKey {key}"}
-        assert "Traceback" not in server.log(), server.log()
+    """A real server per database kind and the auth header of an account on it.
+
+    The database is a scratch one: the fuzzer creates webhook endpoints with
+    random URLs, whose messages must not wait in the session's database for a
+    dispatcher test to find."""
+    with scratch_database(request.param, POSTGRES_ADMIN_URL) as database_url:
+        key, _ = asyncio.run(new_key(database_url))
+        with real_server(database_url, workers=1) as server:
+            yield server, {"Authorization": f"APIKey {key}"}
+            assert "Traceback" not in server.log(), server.log()
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, logs
 from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.openapi import document_conventions
 from stampbook.kit.runtime import Runtime
+from stampbook.page.routes import router as page_router
+from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.webhooks.dispatcher import dispatch_forever
+from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
 
@@ -52,11 +56,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
-        tasks = (
-            [asyncio.create_task(job(runtime)) for job in background_jobs(settings)]
-            if (background)
-            else []
-        )
+        jobs = background_jobs(settings) if background else []
+        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         try:
             yield
         finally:
@@ -82,6 +83,9 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(webhooks_router)
+    app.include_router(page_router)
+    app.mount("/static", static_files(), name="static")
     _install_health(app)
     _install_openapi(app)
     return app
@@ -101,7 +105,10 @@ def _install_openapi(app: FastAPI) -> None:
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    return [purge_idempotency_keys_forever]
+    jobs: list[BackgroundJob] = [purge_idempotency_keys_forever]
+    if settings.dispatcher_enabled:
+        jobs.append(dispatch_forever)
+    return jobs
 
 
 async def purge_idempotency_keys_forever(runtime: Runtime) -> None:
@@ -236,5 +243,7 @@ class RateLimitHeaders:
 
 def serve_app() -> FastAPI:
     """The factory ``stampbook serve`` hands to uvicorn: settings from the
-    environment, background jobs on."""
-    return create_app(Settings(), background=True)
+    environment, logging configured in each worker, background jobs on."""
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings, background=True)

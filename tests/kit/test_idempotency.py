@@ -8,13 +8,15 @@ in the write's own transaction; malformed requests are never stored.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from typer.testing import CliRunner
 
 from stampbook import cli
@@ -45,8 +47,10 @@ async def stored_keys(database_url: str, account_idx: int) -> list[str]:
         await database.dispose()
 
 
-async def subscribe(database_url: str, api: Api) -> None:
-    """Register a webhook endpoint for the account, so every change queues messages."""
+@asynccontextmanager
+async def subscribed(database_url: str, api: Api) -> AsyncIterator[None]:
+    """A webhook endpoint for the account while the block runs, so every change queues
+    messages; removed afterwards (with its messages) so no dispatcher test sees them."""
     database = Database(database_url, pool_size=1)
     try:
         async with database.write() as conn:
@@ -58,7 +62,12 @@ async def subscribe(database_url: str, api: Api) -> None:
                     reg_ymdt=api.clock.now().replace(tzinfo=None),
                 )
             )
+        yield
     finally:
+        async with database.write() as conn:
+            await conn.execute(
+                delete(webhook_endpoint).where(webhook_endpoint.c.account_idx == api.account_idx)
+            )
         await database.dispose()
 
 
@@ -93,11 +102,12 @@ def envelope(response: httpx.Response) -> tuple[int, int]:
 async def test_a_retried_add_replays_the_first_answer_and_adds_nothing(
     api: Api, database_url: str
 ) -> None:
-    await subscribe(database_url, api)
     stamp_idx = await api.stamp()
 
-    first = await put_add(api, stamp_idx)
-    retries = [await put_add(api, stamp_idx) for _ in range(3)]
+    async with subscribed(database_url, api):
+        first = await put_add(api, stamp_idx)
+        retries = [await put_add(api, stamp_idx) for _ in range(3)]
+        added_messages = await queued(database_url, stamp_idx, "stamp.added")
 
     assert envelope(first) == (200, 0)
     assert "Idempotent-Replayed" not in first.headers
@@ -106,7 +116,7 @@ async def test_a_retried_add_replays_the_first_answer_and_adds_nothing(
         assert retry.headers["Idempotent-Replayed"] == "true"
     assert await api.count(stamp_idx) == 1
     assert [e["action"] for e in await api.history(stamp_idx)] == ["ADD", "CREATE"]
-    assert await queued(database_url, stamp_idx, "stamp.added") == 1
+    assert added_messages == 1
 
 
 async def test_a_retried_create_returns_the_same_stamp_and_issues_one(api: Api) -> None:

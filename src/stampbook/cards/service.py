@@ -78,7 +78,7 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateCard) -> N
     _require_password(
         values.get("onsite_yn", row.onsite_yn), values.get("onsite_pwd", row.onsite_pwd)
     )
-    new_max: int | None = values.get("max_stamps")
+    new_max = values.get("max_stamps")
     if (
         new_max is not None
         and new_max < row.max_stamps

@@ -10,22 +10,14 @@ import base64
 import binascii
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    GetCoreSchemaHandler,
-    StrictInt,
-    StrictStr,
-)
-from pydantic_core import core_schema
+from fastapi import Query
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
 from stampbook.kit.errors import Code, StampbookError
 
 MAX_ID = 2**63 - 1
-MAX_PAGE_SIZE = 100
 
 
 YMD_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -54,33 +46,6 @@ def _not_null(value: object) -> object:
     return value
 
 
-# FastAPI drops an ``Annotated`` parameter's constraints and validators when the
-# parameter also has a ``Query(...)`` default (``x: QueryIdx = Query()``): then
-# ``?stampIdx=-1`` reached the service, an id beyond 2^63-1 reached the driver
-# and ``?limit=-5`` reached PostgreSQL's LIMIT (500s). Bounds carried by the
-# type's own core schema survive that; the Field beside it documents them.
-
-
-class _QueryIdxInt(int):
-    """An id in the query string: 1..2^63-1."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.int_schema(ge=1, le=MAX_ID)
-
-
-class _LimitInt(int):
-    """A page size in the query string: 1..100."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.int_schema(ge=1, le=MAX_PAGE_SIZE)
-
-
 def storable_text(value: str) -> bool:
     """False for text no database column may hold: a NUL character (PostgreSQL
     refuses it) or a lone surrogate (not encodable as UTF-8 anywhere)."""
@@ -94,7 +59,8 @@ def storable_text(value: str) -> bool:
 
 
 Idx = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-QueryIdx = Annotated[_QueryIdxInt, Field(ge=1, le=MAX_ID)]
+QueryIdx = Annotated[int, Query(ge=1, le=MAX_ID)]
+OptionalQueryIdx = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 YN = Literal["Y", "N"]
 Ymd = Annotated[date, BeforeValidator(_ymd)]
 HttpUrl = Annotated[StrictStr, Field(max_length=2000), AfterValidator(_http_url)]
@@ -102,7 +68,8 @@ ShortText = Annotated[StrictStr, Field(max_length=200)]
 Memo = Annotated[StrictStr, Field(max_length=1000)]
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 NotNull = BeforeValidator(_not_null)
-Limit = Annotated[_LimitInt, Field(ge=1, le=MAX_PAGE_SIZE)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=200)]
 
 DEFAULT_PAGE_SIZE = 20
 

@@ -46,18 +46,17 @@ class RateLimiter:
         self, default_limit: str, redis_url: str | None = None, *, key_prefix: str = "stampbook"
     ) -> None:
         self.default_limit = validate_limit(default_limit)
-        self.storage: Storage = (
-            # An async+ URI always gives the asyncio storage.
-            storage_from_string(  # type: ignore[assignment]
+        self.storage: Storage = MemoryStorage()
+        if redis_url:
+            storage = storage_from_string(
                 _async_redis_uri(redis_url),
                 key_prefix=key_prefix,
                 # limits' async Redis storage defaults to the coredis client, which
                 # is not installed; redis-py (a dependency) has the asyncio client.
                 implementation="redispy",
             )
-            if redis_url
-            else MemoryStorage()
-        )
+            assert isinstance(storage, Storage)
+            self.storage = storage
         self.strategy = FixedWindowRateLimiter(self.storage)
 
     async def hit(self, *, key_idx: int, account_limit: str | None) -> dict[str, str]:
