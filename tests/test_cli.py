@@ -87,3 +87,9 @@ def test_demo_prints_a_working_key_and_page_and_keeps_them(tmp_path: Path) -> No
     key_line = next(line for line in first.splitlines() if "API key" in line)
     assert key_line in second  # the same demo, not a new one each run
     assert (tmp_path / ".stampbook-demo").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.slow
+def test_purge_reports_what_it_removed(database_url: str) -> None:
+    out = ok(database_url, "purge")
+    assert "expired idempotency keys" in out and "old webhook messages" in out

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,7 @@ from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
 from stampbook.kit import idempotency, logs
 from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, language_of
-from stampbook.kit.clock import Clock
+from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.openapi import document_conventions
@@ -28,6 +29,7 @@ from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import router as page_router
 from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.webhooks import repository as webhook_repository
 from stampbook.webhooks.dispatcher import dispatch_forever
 from stampbook.webhooks.routes import router as webhooks_router
 
@@ -105,26 +107,40 @@ def _install_openapi(app: FastAPI) -> None:
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [purge_idempotency_keys_forever]
+    jobs: list[BackgroundJob] = [housekeeping_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     return jobs
 
 
-async def purge_idempotency_keys_forever(runtime: Runtime) -> None:
-    """Delete expired Idempotency-Keys every hour."""
+async def housekeeping(runtime: Runtime) -> tuple[int, int]:
+    """Purge expired Idempotency-Keys and old settled webhook messages; returns
+    how many of each went."""
+    now = utc_naive(runtime.clock.now())
+    settings = runtime.settings
+    async with runtime.db.write() as conn:
+        keys = await idempotency.purge(
+            conn, now=now, retention_hours=settings.idempotency_retention_hours
+        )
+        messages = await webhook_repository.purge_settled(
+            conn, before=now - timedelta(days=settings.webhook_retention_days)
+        )
+    return keys, messages
+
+
+async def housekeeping_forever(runtime: Runtime) -> None:
+    """Run ``housekeeping`` every hour, beside the API."""
     while True:
         try:
-            async with runtime.db.write() as conn:
-                removed = await idempotency.purge(
-                    conn,
-                    now=runtime.clock.now().replace(tzinfo=None),
-                    retention_hours=runtime.settings.idempotency_retention_hours,
+            keys, messages = await housekeeping(runtime)
+            if keys or messages:
+                log.info(
+                    "purged %d expired idempotency keys and %d old webhook messages",
+                    keys,
+                    messages,
                 )
-            if removed:
-                log.info("purged %d expired idempotency keys", removed)
         except Exception:
-            log.exception("idempotency purge failed; will retry")
+            log.exception("housekeeping failed; will retry")
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 

@@ -283,6 +283,23 @@ def stamp_add(
     typer.echo(f"{result['stamps']} / {result['max']}")
 
 
+@app.command("purge")
+def purge_everything() -> None:
+    """Purge expired Idempotency-Keys and webhook messages older than the retention."""
+    from stampbook.app import housekeeping
+    from stampbook.kit.runtime import Runtime
+
+    async def run() -> tuple[int, int]:
+        runtime = Runtime.build(_settings())
+        try:
+            return await housekeeping(runtime)
+        finally:
+            await runtime.close()
+
+    keys, messages = asyncio.run(run())
+    typer.echo(f"purged {keys} expired idempotency keys and {messages} old webhook messages")
+
+
 @idem_app.command("purge")
 def idempotency_purge() -> None:
     """Delete Idempotency-Keys older than the retention (24 h by default)."""

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default="6000/minute", description="Default limit per API key; 'off' disables it."
     )
     idempotency_retention_hours: int = Field(default=24, ge=24)
+    webhook_retention_days: int = Field(
+        default=30, ge=1, description="Keep delivered and failed webhook messages this long."
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     secret_key: str | None = Field(
         default=None,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from stampbook.kit.clock import FrozenClock
 from stampbook.webhooks import outbox
 from stampbook.webhooks.schemas import EventType
 from tests.conftest import Api
@@ -185,3 +186,48 @@ async def test_a_write_that_fails_after_queueing_leaves_no_message(
     assert response.status_code == 500 and response.json()["code"] == 1901
     assert await hooks.log(webhook_idx) == before
     assert await api.count(stamp_idx) == 0
+
+
+async def test_settled_messages_are_purged_after_the_retention_and_pending_ones_never(
+    app: Any, api: Api, database_url: str, clock: FrozenClock
+) -> None:
+    from sqlalchemy import func, select, update
+
+    from stampbook.app import housekeeping
+    from stampbook.db.schema import webhook_message
+
+    webhook = await api.ok("POST", "webhook/create", json={"url": "http://127.0.0.1:9/unused"})
+    stamp_idx = await api.stamp()
+    await api.add(stamp_idx)
+    runtime = app.state.runtime
+
+    async def statuses() -> list[str]:
+        async with runtime.db.read() as conn:
+            rows = await conn.execute(
+                select(webhook_message.c.status)
+                .where(webhook_message.c.webhook_idx == webhook["webhookIdx"])
+                .order_by(webhook_message.c.message_idx)
+            )
+            return [row.status for row in rows]
+
+    async with runtime.db.write() as conn:
+        first = (
+            await conn.execute(
+                select(func.min(webhook_message.c.message_idx)).where(
+                    webhook_message.c.webhook_idx == webhook["webhookIdx"]
+                )
+            )
+        ).scalar_one()
+        await conn.execute(
+            update(webhook_message)
+            .where(webhook_message.c.message_idx == first)
+            .values(status="delivered")
+        )
+    assert await statuses() == ["delivered", "pending"]
+
+    clock.advance(days=29)
+    await housekeeping(runtime)
+    assert await statuses() == ["delivered", "pending"]
+    clock.advance(days=2)
+    await housekeeping(runtime)
+    assert await statuses() == ["pending"]

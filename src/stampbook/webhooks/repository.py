@@ -258,3 +258,15 @@ async def disable_endpoint(conn: AsyncConnection, *, webhook_idx: int, reason: s
         .where(webhook_endpoint.c.webhook_idx == webhook_idx)
         .values(active_yn="N", disabled_reason=reason[:200])
     )
+
+
+async def purge_settled(conn: AsyncConnection, *, before: datetime) -> int:
+    """Delete delivered and failed messages created before ``before`` (their
+    attempts go with them); pending messages are never purged."""
+    result = await conn.execute(
+        delete(webhook_message).where(
+            webhook_message.c.status.in_((DELIVERED, FAILED)),
+            webhook_message.c.created_at < before,
+        )
+    )
+    return int(result.rowcount or 0)
