@@ -17,11 +17,17 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
 
 from stampbook.config import async_database_url
+from stampbook.kit import sqlite_inline
 from stampbook.kit.errors import Code, StampbookError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -34,15 +40,38 @@ class Database:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
+        self._inline = False
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # A file database runs on the loop's thread (kit/sqlite_inline.py).
+                kwargs["async_creator"] = sqlite_inline.creator(
+                    path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+                )
+                self._inline = True
+                # Fixed, like PostgreSQL's: no connection opened per request.
+                kwargs.update(pool_size=pool_size, max_overflow=0)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            # A fixed pool: overflow connections are closed as soon as they
+            # are returned, so a steady load above pool_size opened (TLS
+            # probe, backend fork) and closed a PostgreSQL connection per
+            # request. Waiting a moment for a pooled connection is cheaper.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._write_engine = self.engine.execution_options(stampbook_write=True)
+        # PostgreSQL reads run in autocommit: a transaction would cost a BEGIN
+        # and a ROLLBACK round trip around every read, and buys nothing under
+        # READ COMMITTED, where each statement takes its own snapshot anyway.
+        # SQLite keeps its deferred transaction (one snapshot for the read).
+        self._read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, inline=self._inline)
             self._write_lock = asyncio.Lock()
 
     @property
@@ -54,13 +83,44 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
         lock = self._write_lock or nullcontext()
-        async with lock, _translate_unavailable(), self._write_engine.begin() as conn:
-            yield conn
+        if not self._inline:
+            async with lock, _translate_unavailable(), self._write_engine.begin() as conn:
+                yield conn
+            return
+        async with lock, _translate_unavailable(), self._write_engine.connect() as conn:
+            transaction = await self._begin_immediate(conn)
+            try:
+                yield conn
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+
+    async def _begin_immediate(self, conn: AsyncConnection) -> AsyncTransaction:
+        """``BEGIN IMMEDIATE`` without blocking the event loop.
+
+        The inline driver would block the whole loop in SQLite's busy handler
+        while another process holds the write lock, so the lock is tried with
+        no busy timeout (see ``_on_begin``) and waited for here, asleep,
+        within the same overall timeout.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        pause = 0.0005
+        while True:
+            try:
+                return await conn.begin()
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (deferred on SQLite, so readers never block writers)."""
-        async with _translate_unavailable(), self.engine.connect() as conn:
+        """A read-only connection: a deferred transaction on SQLite (readers never
+        block writers), autocommit statements on PostgreSQL (see ``__init__``)."""
+        async with _translate_unavailable(), self._read_engine.connect() as conn:
             yield conn
 
     async def ping(self) -> bool:
@@ -94,7 +154,7 @@ async def _translate_unavailable() -> AsyncIterator[None]:
         raise
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -110,5 +170,20 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("stampbook_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        write = conn.get_execution_options().get("stampbook_write", False)
+        if not inline:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            return
+        # The inline driver's sqlite3 connection, spoken to directly: these are
+        # three tiny statements on every transaction, and SQLAlchemy's
+        # execution machinery costs far more than SQLite does to run them.
+        raw = conn.connection.driver_connection._conn  # type: ignore[union-attr]
+        if not write:
+            raw.execute("BEGIN")
+            return
+        # Fail at once when the lock is taken: Database.write waits asleep.
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
