@@ -12,6 +12,7 @@ spinning in SQLite's busy handler against each other.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -110,9 +111,10 @@ class Database:
         while True:
             try:
                 return await conn.begin()
-            except OperationalError as exc:
-                if "locked" not in str(exc.orig) or loop.time() > deadline:
-                    raise
+            except sqlite3.OperationalError as exc:
+                # Raised by the begin listener itself, so not wrapped by SQLAlchemy.
+                if "locked" not in str(exc) or loop.time() > deadline:
+                    raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.02)
 
