@@ -52,6 +52,10 @@ LUA = BENCH / "stamp.lua"
 POSTGRES_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+# Servers reach PostgreSQL through its Unix socket when it has one (the way to
+# run both on one machine: a round trip costs the client well under half of
+# TCP loopback's CPU); `--tcp` uses 127.0.0.1 like the admin connection.
+POSTGRES_SOCKET_DIR = os.environ.get("BENCH_POSTGRES_SOCKET_DIR", "/var/run/postgresql")
 WORKERS = 2
 CONNECTIONS = 32
 WRK_THREADS = 2
@@ -119,6 +123,7 @@ class Report:
     results: list[Result] = field(default_factory=list)
     rss_mb: dict[str, list[float]] = field(default_factory=dict)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    transport: str = ""
 
 
 # --- processes ------------------------------------------------------------------------
@@ -254,6 +259,14 @@ def postgres_database() -> Iterator[str]:
         yield _with_database(POSTGRES_ADMIN_URL, name)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def via_socket(url: str) -> str:
+    """``url`` (postgresql://user@host:port/db) through the local Unix socket."""
+    scheme, rest = url.split("://", 1)
+    credentials = rest.split("@", 1)[0] + "@" if "@" in rest else ""
+    name = rest.rsplit("/", 1)[1]
+    return f"{scheme}://{credentials}/{name}?host={POSTGRES_SOCKET_DIR}"
 
 
 def server_env(database_url: str, public_url: str) -> dict[str, str]:
@@ -509,9 +522,11 @@ def setup_database(
     return server, base, Seeded(key, account_idx, first, count, hot)
 
 
-def run_postgresql(procs: Processes, profile: Profile, report: Report) -> None:
-    with postgres_database() as url:
-        print(f"PostgreSQL: {url.rsplit('/', 1)[1]}", flush=True)
+def run_postgresql(procs: Processes, profile: Profile, report: Report, *, tcp: bool) -> None:
+    with postgres_database() as admin_url:
+        url = admin_url if tcp else via_socket(admin_url)
+        report.transport = url.split("@", 1)[1]
+        print(f"PostgreSQL: {report.transport}", flush=True)
         full, full_base, seeded = setup_database(procs, "postgresql", url, profile)
         bare, bare_base = bare_server(procs, url, seeded.account_idx)
         scenarios = [("add", "add"), ("validate", "validate")]
@@ -534,7 +549,7 @@ def run_postgresql(procs: Processes, profile: Profile, report: Report) -> None:
         report.rss_mb["bare-postgresql"] = bare.worker_rss_mb()
         procs.stop(full)
         procs.stop(bare)
-        check_ledger("postgresql", url, report)
+        check_ledger("postgresql", admin_url, report)
 
 
 def run_sqlite(procs: Processes, profile: Profile, report: Report, tmp: Path) -> None:
@@ -598,6 +613,7 @@ def print_table(report: Report, profile: Profile) -> bool:
             f"{r.p50_ms:6.2f} | {r.p99_ms:6.2f} | {r.errors:6d} | {r.refusals:7d} | "
             f"{ratio:>9} |"
         )
+    print(f"PostgreSQL reached at {report.transport or 'n/a'} by both servers.")
     print()
     print("Resident memory per worker after the run:")
     for name, sizes in report.rss_mb.items():
@@ -656,6 +672,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the short regression run")
     parser.add_argument("--only", choices=("postgresql", "sqlite"), help="one database only")
+    parser.add_argument(
+        "--tcp", action="store_true", help="servers reach PostgreSQL over TCP, not its socket"
+    )
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
     if shutil.which("wrk") is None:
@@ -672,7 +691,8 @@ def main() -> int:
         signal.signal(signal.SIGTERM, on_signal)
         try:
             if args.only in (None, "postgresql"):
-                run_postgresql(procs, profile, report)
+                tcp = args.tcp or not Path(POSTGRES_SOCKET_DIR, ".s.PGSQL.5432").exists()
+                run_postgresql(procs, profile, report, tcp=tcp)
             if args.only in (None, "sqlite"):
                 run_sqlite(procs, profile, report, Path(tmp))
         except BaseException:
