@@ -80,14 +80,18 @@ class Profile:
 
     name: str
     warmup: int
-    duration: int
+    rounds: int  # measured rounds per scenario; full and bare take turns
+    duration: int  # seconds per round
     stamps: int
     hot: bool
     sqlite_validate: bool
 
 
-FULL = Profile("full", warmup=5, duration=20, stamps=4000, hot=True, sqlite_validate=True)
-QUICK = Profile("quick", warmup=2, duration=5, stamps=1000, hot=False, sqlite_validate=False)
+FULL = Profile("full", warmup=5, rounds=4, duration=5, stamps=4000, hot=True, sqlite_validate=True)
+QUICK = Profile(
+    "quick", warmup=1, rounds=2, duration=3, stamps=500, hot=False, sqlite_validate=False
+)
+PERCENTILES = [*range(1, 100), 99.5, 99.9, 100.0]  # the points stamp.lua prints
 
 
 @dataclass
@@ -436,17 +440,46 @@ def wrk(base: str, seconds: int, env: dict[str, str]) -> dict[str, Any]:
     return parsed
 
 
-def drive(
+def merged_percentile(rounds: list[dict[str, Any]], q: float) -> float:
+    """The q-th percentile (us) of several rounds' latencies taken together.
+
+    Each round's distribution is known at PERCENTILES; the mixture's quantile is
+    the latency at which the rounds' request-weighted fractions below sum to q.
+    """
+    total = sum(r["requests"] for r in rounds)
+
+    def below(value: float) -> float:
+        count = 0.0
+        for r in rounds:
+            points = r["percentiles_us"]
+            fraction = 0.0
+            for pct, latency in zip(PERCENTILES, points, strict=True):
+                if latency <= value:
+                    fraction = pct / 100
+            count += fraction * r["requests"]
+        return count
+
+    candidates = sorted({v for r in rounds for v in r["percentiles_us"]})
+    for value in candidates:
+        if below(value) >= q / 100 * total:
+            return float(value)
+    return float(candidates[-1])
+
+
+def measure(
     profile: Profile,
-    base: str,
+    targets: list[tuple[str, str]],
     seeded: Seeded,
     *,
     scenario: str,
     mode: str,
     database: str,
-    server: str,
-) -> Result:
-    """Warm up, then measure one scenario."""
+) -> list[Result]:
+    """Warm up every target, then measure them in alternating rounds.
+
+    The machine is shared (other work may start at any moment), so full and
+    bare take turns, in alternating order, and each sees the same conditions.
+    """
     env = {
         "BENCH_MODE": mode,
         "BENCH_KEY": seeded.key,
@@ -455,26 +488,37 @@ def drive(
         "BENCH_HOT": str(seeded.hot),
         "BENCH_SEED": str(secrets.randbelow(1_000_000)),
     }
-    wrk(base, profile.warmup, {**env, "BENCH_RUN": f"w{secrets.token_hex(6)}"})
-    out = wrk(base, profile.duration, {**env, "BENCH_RUN": f"m{secrets.token_hex(6)}"})
-    result = Result(
-        scenario=scenario,
-        database=database,
-        server=server,
-        requests=out["requests"],
-        rps=out["requests"] / (out["duration_us"] / 1e6),
-        p50_ms=out["p50_us"] / 1000,
-        p99_ms=out["p99_us"] / 1000,
-        errors=out["socket_errors"] + out["non_2xx"],
-        refusals=out["refusals"],
-    )
-    print(
-        f"  {server:<9} {database:<10} {scenario:<14} {result.rps:8.0f} req/s"
-        f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
-        f"  errors {result.errors}  refusals {result.refusals}",
-        flush=True,
-    )
-    return result
+    for _, base in targets:
+        wrk(base, profile.warmup, {**env, "BENCH_RUN": f"w{secrets.token_hex(6)}"})
+    outputs: dict[str, list[dict[str, Any]]] = {server: [] for server, _ in targets}
+    for round_no in range(profile.rounds):
+        order = targets if round_no % 2 == 0 else targets[::-1]
+        for server, base in order:
+            run = {**env, "BENCH_RUN": f"m{secrets.token_hex(6)}"}
+            outputs[server].append(wrk(base, profile.duration, run))
+    results = []
+    for server, _ in targets:
+        rounds = outputs[server]
+        requests = sum(r["requests"] for r in rounds)
+        result = Result(
+            scenario=scenario,
+            database=database,
+            server=server,
+            requests=requests,
+            rps=requests / (sum(r["duration_us"] for r in rounds) / 1e6),
+            p50_ms=merged_percentile(rounds, 50) / 1000,
+            p99_ms=merged_percentile(rounds, 99) / 1000,
+            errors=sum(r["socket_errors"] + r["non_2xx"] for r in rounds),
+            refusals=sum(r["refusals"] for r in rounds),
+        )
+        print(
+            f"  {server:<9} {database:<10} {scenario:<14} {result.rps:8.0f} req/s"
+            f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
+            f"  errors {result.errors}  refusals {result.refusals}",
+            flush=True,
+        )
+        results.append(result)
+    return results
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -532,19 +576,11 @@ def run_postgresql(procs: Processes, profile: Profile, report: Report, *, tcp: b
         scenarios = [("add", "add"), ("validate", "validate")]
         if profile.hot:
             scenarios.append(("hot add/remove", "hot"))
+        targets = [("stampbook", full_base), ("bare", bare_base)]
         for scenario, mode in scenarios:
-            for server, base in (("stampbook", full_base), ("bare", bare_base)):
-                report.results.append(
-                    drive(
-                        profile,
-                        base,
-                        seeded,
-                        scenario=scenario,
-                        mode=mode,
-                        database="postgresql",
-                        server=server,
-                    )
-                )
+            report.results += measure(
+                profile, targets, seeded, scenario=scenario, mode=mode, database="postgresql"
+            )
         report.rss_mb["stampbook-postgresql"] = full.worker_rss_mb()
         report.rss_mb["bare-postgresql"] = bare.worker_rss_mb()
         procs.stop(full)
@@ -562,16 +598,8 @@ def run_sqlite(procs: Processes, profile: Profile, report: Report, tmp: Path) ->
     if profile.hot:
         scenarios.append(("hot add/remove", "hot"))
     for scenario, mode in scenarios:
-        report.results.append(
-            drive(
-                profile,
-                base,
-                seeded,
-                scenario=scenario,
-                mode=mode,
-                database="sqlite",
-                server="stampbook",
-            )
+        report.results += measure(
+            profile, [("stampbook", base)], seeded, scenario=scenario, mode=mode, database="sqlite"
         )
     report.rss_mb["stampbook-sqlite"] = full.worker_rss_mb()
     procs.stop(full)
@@ -593,7 +621,8 @@ def print_table(report: Report, profile: Profile) -> bool:
     print()
     print(
         f"Stampbook bench ({profile.name}: {CONNECTIONS} connections, {WORKERS} workers, "
-        f"{profile.warmup} s warm-up, {profile.duration} s measured, {os.cpu_count()} cores, "
+        f"{profile.warmup} s warm-up, {profile.rounds} x {profile.duration} s measured "
+        f"alternating with the baseline, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.2f}, auth cache {AUTH_CACHE_SECONDS} s)"
     )
     header = (

@@ -76,11 +76,17 @@ function done(summary, latency, requests)
       refused = refused + thread:get("refusals")
       succeeded = succeeded + thread:get("ok")
    end
+   -- The latency distribution as percentiles 1..99, 99.5, 99.9 and the maximum, so
+   -- that run.py can merge several rounds into one distribution.
+   local points = {}
+   for p = 1, 99 do points[#points + 1] = latency:percentile(p) end
+   points[#points + 1] = latency:percentile(99.5)
+   points[#points + 1] = latency:percentile(99.9)
+   points[#points + 1] = latency.max
    local e = summary.errors
    io.write(string.format(
       'BENCH_RESULT {"requests":%d,"duration_us":%d,"socket_errors":%d,"non_2xx":%d,' ..
-      '"ok":%d,"refusals":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
+      '"ok":%d,"refusals":%d,"percentiles_us":[%s]}\n',
       summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout,
-      e.status, succeeded, refused, latency:percentile(50), latency:percentile(90),
-      latency:percentile(99), latency.max))
+      e.status, succeeded, refused, table.concat(points, ",")))
 end
