@@ -40,6 +40,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench/run.py bench/bare_app.py
 
 format: $(INSTALLED)
 	$(BIN)/ruff format src tests bench

@@ -571,20 +571,22 @@ def run_postgresql(procs: Processes, profile: Profile, report: Report, *, tcp: b
         url = admin_url if tcp else via_socket(admin_url)
         report.transport = url.split("@", 1)[1]
         print(f"PostgreSQL: {report.transport}", flush=True)
-        full, full_base, seeded = setup_database(procs, "postgresql", url, profile)
-        bare, bare_base = bare_server(procs, url, seeded.account_idx)
-        scenarios = [("add", "add"), ("validate", "validate")]
-        if profile.hot:
-            scenarios.append(("hot add/remove", "hot"))
-        targets = [("stampbook", full_base), ("bare", bare_base)]
-        for scenario, mode in scenarios:
-            report.results += measure(
-                profile, targets, seeded, scenario=scenario, mode=mode, database="postgresql"
-            )
-        report.rss_mb["stampbook-postgresql"] = full.worker_rss_mb()
-        report.rss_mb["bare-postgresql"] = bare.worker_rss_mb()
-        procs.stop(full)
-        procs.stop(bare)
+        try:
+            full, full_base, seeded = setup_database(procs, "postgresql", url, profile)
+            bare, bare_base = bare_server(procs, url, seeded.account_idx)
+            scenarios = [("add", "add"), ("validate", "validate")]
+            if profile.hot:
+                scenarios.append(("hot add/remove", "hot"))
+            targets = [("stampbook", full_base), ("bare", bare_base)]
+            for scenario, mode in scenarios:
+                report.results += measure(
+                    profile, targets, seeded, scenario=scenario, mode=mode, database="postgresql"
+                )
+            report.rss_mb["stampbook-postgresql"] = full.worker_rss_mb()
+            report.rss_mb["bare-postgresql"] = bare.worker_rss_mb()
+        finally:
+            # Stopped before the database is dropped, whatever happened.
+            procs.stop_all()
         check_ledger("postgresql", admin_url, report)
 
 
@@ -632,15 +634,15 @@ def print_table(report: Report, profile: Profile) -> bool:
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     for r in report.results:
-        ratio = ""
+        shown_ratio = ""
         if r.server == "stampbook":
             bare = _find(report, r.scenario, r.database, "bare")
             if bare and bare.rps:
-                ratio = f"{r.rps / bare.rps:.2f}"
+                shown_ratio = f"{r.rps / bare.rps:.2f}"
         print(
             f"| {r.scenario:<14} | {r.database:<10} | {r.server:<9} | {r.rps:7.0f} | "
             f"{r.p50_ms:6.2f} | {r.p99_ms:6.2f} | {r.errors:6d} | {r.refusals:7d} | "
-            f"{ratio:>9} |"
+            f"{shown_ratio:>9} |"
         )
     print(f"PostgreSQL reached at {report.transport or 'n/a'} by both servers.")
     print()
