@@ -17,6 +17,9 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+## make run prints URLs for the address it serves on, unless STAMPBOOK_PUBLIC_URL says otherwise
+run: export STAMPBOOK_PUBLIC_URL ?= http://$(HOST):$(PORT)
+
 ## make run: install, migrate the SQLite default, print the demo key and URLs, serve on :8000
 run: $(INSTALLED)
 	$(BIN)/stampbook db upgrade
@@ -27,12 +30,13 @@ run: $(INSTALLED)
 test: $(INSTALLED) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Debian's Chromium drives the browser tests (no browser download is possible here)
+## Debian's Chromium drives the browser tests (no browser download is possible here);
+## fonts-nanum gives the Korean page's screenshots real glyphs.
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-nanum; \
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
 

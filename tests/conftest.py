@@ -205,7 +205,9 @@ class Api:
 
     async def history(self, stamp_idx: int) -> list[dict[str, Any]]:
         """The stamp's whole ledger, newest first."""
-        return list((await self.ok("GET", "history", params={"stampIdx": stamp_idx, "limit": 100}))["items"])
+        return list(
+            (await self.ok("GET", "history", params={"stampIdx": stamp_idx, "limit": 100}))["items"]
+        )
 
 
 async def new_key(database_url: str, *, name: str | None = None) -> tuple[str, int]:

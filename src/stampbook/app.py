@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,17 +18,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
-from stampbook.kit import idempotency
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit import idempotency, logs
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
+from stampbook.page.routes import router as page_router
+from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.webhooks.dispatcher import dispatch_forever
+from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
 
-BackgroundJob = Callable[[Runtime], Awaitable[None]]
+BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
 API_PREFIX = "/api/"
 
@@ -51,11 +55,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
-        tasks = (
-            [asyncio.create_task(job(runtime)) for job in background_jobs(settings)]
-            if (background)
-            else []
-        )
+        jobs = background_jobs(settings) if background else []
+        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
         try:
             yield
         finally:
@@ -81,13 +82,19 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(webhooks_router)
+    app.include_router(page_router)
+    app.mount("/static", static_files(), name="static")
     _install_health(app)
     return app
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    return [purge_idempotency_keys_forever]
+    jobs: list[BackgroundJob] = [purge_idempotency_keys_forever]
+    if settings.dispatcher_enabled:
+        jobs.append(dispatch_forever)
+    return jobs
 
 
 async def purge_idempotency_keys_forever(runtime: Runtime) -> None:
@@ -141,6 +148,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, param = _validation_code(list(exc.errors()))
+        if code is Code.MALFORMED_BODY and request.url.path.startswith(API_PREFIX):
+            # FastAPI decodes the body before it resolves dependencies; an
+            # unauthenticated caller still learns only that it is one.
+            try:
+                await authenticate(request)
+            except StampbookError as refusal:
+                return error_response(refusal, language_of(request))
         return code_response(code, language_of(request), param=param)
 
     @app.exception_handler(StarletteHTTPException)
@@ -171,9 +185,7 @@ class JsonBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
-            headers = [
-                (name, value) for name, value in scope["headers"] if name != b"content-type"
-            ]
+            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
@@ -209,5 +221,7 @@ class RateLimitHeaders:
 
 def serve_app() -> FastAPI:
     """The factory ``stampbook serve`` hands to uvicorn: settings from the
-    environment, background jobs on."""
-    return create_app(Settings(), background=True)
+    environment, logging configured in each worker, background jobs on."""
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings, background=True)

@@ -3,6 +3,7 @@
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
 ``account list``, ``card create|list`` and ``serve`` are part of the contract.
+The ``webhook`` commands and ``worker`` live in ``stampbook.webhooks.cli``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from stampbook.cards import service as cards
 from stampbook.cards.schemas import CreateCard
 from stampbook.config import Settings
 from stampbook.db import migrate
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, logs
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.context import SOURCE_CLI, CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.errors import StampbookError
 from stampbook.kit.ratelimit import validate_limit
+from stampbook.stamps import repository as stamp_repo
 from stampbook.stamps import service as stamps
 from stampbook.stamps.schemas import CreateStamp
 
@@ -274,7 +276,7 @@ def stamp_add(
     async def work(conn: AsyncConnection, settings: Settings) -> dict[str, Any]:
         ctx = await _account_context(conn, settings, account)
         await stamps.add(conn, ctx, stamp_idx=stamp)
-        row = await stamps.repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp)
+        row = await stamp_repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp)
         return {"stamps": row.stamps if row else None, "max": row.max_stamps if row else None}
 
     result = _run_db(work)
@@ -393,6 +395,7 @@ def serve(
     if not dispatcher:
         os.environ["STAMPBOOK_DISPATCHER_ENABLED"] = "false"
     settings = _settings()
+    logs.configure(settings.log_level, settings.log_format)
     typer.echo(
         f"Stampbook on http://{host}:{port} ({workers} worker(s)), "
         f"database {_redacted(settings.database_url)}"
@@ -404,9 +407,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=None,
         loop="auto",
         http="auto",
-        access_log=False,
+        access_log=settings.access_log,
     )
 
 
@@ -424,3 +428,13 @@ def _redacted(url: str) -> str:
         user = credentials.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
     return url
+
+
+# The webhook commands (``webhook …`` and ``worker``) hang off this app; imported
+# last because they use the helpers above.
+from stampbook.webhooks import cli as _webhook_cli  # noqa: E402
+
+_webhook_cli.register(app)
+
+if __name__ == "__main__":
+    app()

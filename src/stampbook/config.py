@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         description="Cache API-key lookups this long per worker; 0 checks every request.",
     )
     log_level: str = "info"
+    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
+    access_log: bool = Field(default=True, description="Log every request (uvicorn's log).")
 
     @field_validator("public_url")
     @classmethod

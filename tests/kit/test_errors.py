@@ -12,7 +12,9 @@ DOC = Path(__file__).parents[2] / "docs" / "errors.md"
 def test_docs_errors_md_carries_the_table_from_the_code() -> None:
     text = DOC.read_text()
     generated = text.split("<!-- generated:start -->\n", 1)[1].split("<!-- generated:end -->", 1)[0]
-    assert generated == markdown_table(), "run: python -m stampbook.kit.errors, paste into docs/errors.md"
+    assert generated == markdown_table(), (
+        "run: python -m stampbook.kit.errors, paste into docs/errors.md"
+    )
 
 
 def test_every_code_has_a_status_and_messages_in_both_languages() -> None:
@@ -32,5 +34,8 @@ def test_business_refusals_are_http_200_and_protocol_errors_are_not() -> None:
 
 
 def test_the_parameter_is_named_in_the_message() -> None:
-    assert message_for(Code.INVALID_PARAMETER, "en", param="stampIdx") == "Invalid parameter: stampIdx."
+    assert (
+        message_for(Code.INVALID_PARAMETER, "en", param="stampIdx")
+        == "Invalid parameter: stampIdx."
+    )
     assert "stampIdx" in message_for(Code.INVALID_PARAMETER, "ko", param="stampIdx")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -10,7 +10,7 @@ from stampbook.cards import service
 from stampbook.cards.schemas import CreateCard, UpdateCard
 from stampbook.kit.api import Call, authenticate
 from stampbook.kit.openapi import responses_for
-from stampbook.kit.params import DEFAULT_PAGE_SIZE, Limit, QueryIdx
+from stampbook.kit.params import DEFAULT_PAGE_SIZE, Cursor, Limit, QueryIdx
 
 router = APIRouter(prefix="/api/stamp/v1/card", tags=["cards"])
 
@@ -50,15 +50,15 @@ async def update_card(body: UpdateCard, call: Call = Depends(authenticate)) -> R
 
 
 @router.get("/get", responses=responses_for(CardView))
-async def get_card(cardIdx: QueryIdx = Query(), call: Call = Depends(authenticate)) -> Response:
+async def get_card(cardIdx: QueryIdx, call: Call = Depends(authenticate)) -> Response:
     """One card."""
     return await call.read(lambda conn, ctx: service.get(conn, ctx, card_idx=cardIdx))
 
 
 @router.get("/list", responses=responses_for(CardPage))
 async def list_cards(
-    limit: Limit = Query(default=DEFAULT_PAGE_SIZE),
-    cursor: str | None = Query(default=None, max_length=200),
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
     call: Call = Depends(authenticate),
 ) -> Response:
     """A page of the account's cards, newest first."""
@@ -68,7 +68,7 @@ async def list_cards(
 
 
 @router.delete("/delete", responses=responses_for(None))
-async def delete_card(cardIdx: QueryIdx = Query(), call: Call = Depends(authenticate)) -> Response:
+async def delete_card(cardIdx: QueryIdx, call: Call = Depends(authenticate)) -> Response:
     """Delete a card that has no stamps."""
     return await call.write(
         lambda conn, ctx: service.delete(conn, ctx, card_idx=cardIdx),

@@ -79,8 +79,11 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateCard) -> N
         values.get("onsite_yn", row.onsite_yn), values.get("onsite_pwd", row.onsite_pwd)
     )
     new_max = values.get("max_stamps")
-    lowered = new_max is not None and new_max < row.max_stamps
-    if lowered and await repo.highest_count(conn, card_idx=body.cardIdx) > new_max:
+    if (
+        new_max is not None
+        and new_max < row.max_stamps
+        and await repo.highest_count(conn, card_idx=body.cardIdx) > new_max
+    ):
         raise StampbookError(Code.MAX_STAMPS_BELOW_COUNT)
     if values:
         await repo.update_card(

@@ -192,6 +192,10 @@ webhook_endpoint = Table(
     # Comma-wrapped event types (",stamp.added,stamp.used,") or NULL for all.
     Column("events", String(500), nullable=True),
     Column("secret", String(200), nullable=False),
+    # After a rotation the old secret keeps signing beside the new one until
+    # ``previous_secret_until``, so receivers can switch without a gap.
+    Column("previous_secret", String(200), nullable=True),
+    Column("previous_secret_until", DateTime, nullable=True),
     Column("active_yn", String(1), nullable=False, server_default="Y"),
     Column("disabled_reason", String(200), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
@@ -215,11 +219,17 @@ webhook_message = Table(
     Column("status", String(10), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime, nullable=False),
+    # A claim is a lease: ``locked_by`` names the claiming worker, so a worker
+    # whose lease ran out cannot overwrite the result of the one that took over.
     Column("locked_until", DateTime, nullable=True),
+    Column("locked_by", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("delivered_at", DateTime, nullable=True),
     Index("ix_webhook_message_due", "status", "next_attempt_at"),
     Index("ix_webhook_message_endpoint", "webhook_idx", "message_idx"),
+    # Per-stamp order: a message waits while an earlier one of its endpoint
+    # and stamp is pending.
+    Index("ix_webhook_message_stamp", "webhook_idx", "stamp_idx", "message_idx"),
 )
 
 webhook_attempt = Table(

@@ -64,6 +64,8 @@ class Call:
             public_url=settings.public_url,
             key_idx=self.principal.key_idx,
             idempotency_key=idempotency_key,
+            lockout_failures=settings.lockout_failures,
+            lockout_minutes=settings.lockout_minutes,
         )
 
     async def read(self, service: ServiceCall) -> Response:

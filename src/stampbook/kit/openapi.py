@@ -43,7 +43,7 @@ def responses_for(result: Any) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route whose success result is ``result``."""
     documented: dict[int | str, dict[str, Any]] = {
         200: {
-            "model": Envelope[result],  # type: ignore[valid-type]
+            "model": Envelope[result],
             "description": "Success (code 0) or a business refusal (non-zero code, null result)",
         }
     }

@@ -12,6 +12,7 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StrictStr
 
 from stampbook.kit.errors import Code, StampbookError
@@ -46,7 +47,8 @@ def _not_null(value: object) -> object:
 
 
 Idx = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-QueryIdx = Annotated[int, Field(ge=1, le=MAX_ID)]
+QueryIdx = Annotated[int, Query(ge=1, le=MAX_ID)]
+OptionalQueryIdx = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 YN = Literal["Y", "N"]
 Ymd = Annotated[date, BeforeValidator(_ymd)]
 HttpUrl = Annotated[StrictStr, Field(max_length=2000), AfterValidator(_http_url)]
@@ -54,7 +56,8 @@ ShortText = Annotated[StrictStr, Field(max_length=200)]
 Memo = Annotated[StrictStr, Field(max_length=1000)]
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 NotNull = BeforeValidator(_not_null)
-Limit = Annotated[int, Field(ge=1, le=100)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=200)]
 
 DEFAULT_PAGE_SIZE = 20
 

@@ -44,9 +44,11 @@ class RateLimiter:
 
     def __init__(self, default_limit: str, redis_url: str | None = None) -> None:
         self.default_limit = validate_limit(default_limit)
-        self.storage: Storage = (
-            storage_from_string(_async_redis_uri(redis_url)) if redis_url else MemoryStorage()
-        )
+        self.storage: Storage = MemoryStorage()
+        if redis_url:
+            storage = storage_from_string(_async_redis_uri(redis_url))
+            assert isinstance(storage, Storage)
+            self.storage = storage
         self.strategy = FixedWindowRateLimiter(self.storage)
 
     async def hit(self, *, key_idx: int, account_limit: str | None) -> dict[str, str]:

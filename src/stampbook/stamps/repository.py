@@ -130,9 +130,15 @@ async def view(
     return (await conn.execute(query, params)).first()
 
 
-async def view_by_token(conn: AsyncConnection, *, token: str) -> Row[Any] | None:
-    """The stamp behind a page token, with its card."""
-    return (await conn.execute(_VIEW_SELECT.where(stamp.c.token == token))).first()
+async def view_by_token(
+    conn: AsyncConnection, *, token: str, for_update: bool = False
+) -> Row[Any] | None:
+    """The stamp behind a page token, with its card (locked for this transaction
+    with ``for_update``, as the page's on-site actions need)."""
+    query = _VIEW_SELECT.where(stamp.c.token == token)
+    if for_update:
+        query = query.with_for_update(of=stamp)
+    return (await conn.execute(query)).first()
 
 
 async def add_one(

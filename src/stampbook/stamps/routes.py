@@ -3,7 +3,7 @@ redeem) and the list and history extensions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -11,7 +11,14 @@ from starlette.responses import Response
 
 from stampbook.kit.api import Call, authenticate
 from stampbook.kit.openapi import responses_for
-from stampbook.kit.params import DEFAULT_PAGE_SIZE, YN, Limit, QueryIdx
+from stampbook.kit.params import (
+    DEFAULT_PAGE_SIZE,
+    YN,
+    Cursor,
+    Limit,
+    OptionalQueryIdx,
+    QueryIdx,
+)
 from stampbook.stamps import service
 from stampbook.stamps.schemas import CreateStamp, RedeemStamp, StampRef, UpdateStamp
 
@@ -102,9 +109,7 @@ async def update_stamp(body: UpdateStamp, call: Call = Depends(authenticate)) ->
 
 
 @router.delete("/delete", responses=responses_for(None))
-async def delete_stamp(
-    stampIdx: QueryIdx = Query(), call: Call = Depends(authenticate)
-) -> Response:
+async def delete_stamp(stampIdx: QueryIdx, call: Call = Depends(authenticate)) -> Response:
     """Delete a stamp and its history, permanently."""
     return await call.write(
         lambda conn, ctx: service.delete(conn, ctx, stamp_idx=stampIdx),
@@ -113,9 +118,7 @@ async def delete_stamp(
 
 
 @router.get("/validate", responses=responses_for(StampView))
-async def validate_stamp(
-    stampIdx: QueryIdx = Query(), call: Call = Depends(authenticate)
-) -> Response:
+async def validate_stamp(stampIdx: QueryIdx, call: Call = Depends(authenticate)) -> Response:
     """The stamp, when it exists, is active, within its dates and not redeemed."""
     return await call.read(lambda conn, ctx: service.validate(conn, ctx, stamp_idx=stampIdx))
 
@@ -133,12 +136,12 @@ async def redeem_stamp(body: RedeemStamp, call: Call = Depends(authenticate)) ->
 
 @router.get("/list", responses=responses_for(StampPage))
 async def list_stamps(
-    cardIdx: QueryIdx | None = Query(default=None),
-    userId: str | None = Query(default=None, max_length=100),
-    activeYn: YN | None = Query(default=None),
-    useYn: YN | None = Query(default=None),
-    limit: Limit = Query(default=DEFAULT_PAGE_SIZE),
-    cursor: str | None = Query(default=None, max_length=200),
+    cardIdx: OptionalQueryIdx = None,
+    userId: Annotated[str | None, Query(max_length=100)] = None,
+    activeYn: Annotated[YN | None, Query()] = None,
+    useYn: Annotated[YN | None, Query()] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
     call: Call = Depends(authenticate),
 ) -> Response:
     """A page of the account's stamps, newest first, with optional filters."""
@@ -160,9 +163,9 @@ async def list_stamps(
 
 @router.get("/history", responses=responses_for(EventPage))
 async def stamp_history(
-    stampIdx: QueryIdx = Query(),
-    limit: Limit = Query(default=DEFAULT_PAGE_SIZE),
-    cursor: str | None = Query(default=None, max_length=200),
+    stampIdx: QueryIdx,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
     call: Call = Depends(authenticate),
 ) -> Response:
     """A stamp's ledger, newest first: CREATE, ADD, REMOVE, UPDATE, USE."""

@@ -139,6 +139,8 @@ def upgrade() -> None:
         sa.Column("card_idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("events", sa.String(length=500), nullable=True),
         sa.Column("secret", sa.String(length=200), nullable=False),
+        sa.Column("previous_secret", sa.String(length=200), nullable=True),
+        sa.Column("previous_secret_until", sa.DateTime(), nullable=True),
         sa.Column("active_yn", sa.String(length=1), server_default="Y", nullable=False),
         sa.Column("disabled_reason", sa.String(length=200), nullable=True),
         sa.Column("reg_ymdt", sa.DateTime(), nullable=False),
@@ -232,6 +234,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
         sa.Column("locked_until", sa.DateTime(), nullable=True),
+        sa.Column("locked_by", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("delivered_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -247,6 +250,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_webhook_message_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index(
             "ix_webhook_message_endpoint", ["webhook_idx", "message_idx"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_message_stamp", ["webhook_idx", "stamp_idx", "message_idx"], unique=False
         )
 
     op.create_table(
@@ -328,6 +334,7 @@ def downgrade() -> None:
 
     op.drop_table("stamp_event")
     with op.batch_alter_table("webhook_message", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhook_message_stamp")
         batch_op.drop_index("ix_webhook_message_endpoint")
         batch_op.drop_index("ix_webhook_message_due")
 

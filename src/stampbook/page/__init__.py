@@ -1,0 +1,1 @@
+"""The customer stamp page: ``/s/{token}``, its QR code, the PIN and the on-site staff flow."""

@@ -1,0 +1,98 @@
+"""Helpers for the stamp page's HTTP tests: a browser-like client per visitor."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import Api
+
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def page_path(stamp_url: str) -> str:
+    """``/s/{token}`` from a stampUrl."""
+    return urlsplit(stamp_url).path
+
+
+async def stamp_url(api: Api, stamp_idx: int) -> str:
+    """The stamp's page URL, read through list (works whatever the stamp's state)."""
+    page = await api.ok("GET", "list", params={"limit": 100})
+    for item in page["items"]:
+        if item["stampIdx"] == stamp_idx:
+            return str(item["stampUrl"])
+    raise AssertionError(f"stamp {stamp_idx} not listed")
+
+
+class Visitor:
+    """One browser (its own cookie jar) looking at one stamp page."""
+
+    def __init__(self, http: httpx.AsyncClient, path: str) -> None:
+        self.http = http
+        self.path = path
+
+    async def get(self, suffix: str = "", **kwargs: Any) -> httpx.Response:
+        """GET the page (or ``/staff``, ``/qr.svg`` …)."""
+        return await self.http.get(self.path + suffix, **kwargs)
+
+    async def csrf(self, suffix: str = "") -> str:
+        """The CSRF token of the form on the page (or the staff page)."""
+        response = await self.get(suffix)
+        found = CSRF_FIELD.search(response.text)
+        assert found, response.text
+        return found.group(1)
+
+    async def post(
+        self, suffix: str, data: dict[str, str], *, form_from: str = "", **kwargs: Any
+    ) -> httpx.Response:
+        """Send a form with a fresh CSRF token taken from ``form_from``."""
+        token = await self.csrf(form_from)
+        return await self.http.post(self.path + suffix, data={"csrf": token, **data}, **kwargs)
+
+    async def set_pin(self, pin: str) -> httpx.Response:
+        """Choose the PIN (first visit)."""
+        return await self.post("/pin", {"pin": pin, "pin2": pin})
+
+    async def enter_pin(self, pin: str) -> httpx.Response:
+        """Enter the PIN (later visits)."""
+        return await self.post("/pin", {"pin": pin})
+
+    async def staff(self, password: str) -> httpx.Response:
+        """Send the staff form as the staff page shows it, with ``password``."""
+        page = await self.get("/staff")
+        token = CSRF_FIELD.search(page.text)
+        action = re.search(r'name="action" value="(\w+)"', page.text)
+        expect = re.search(r'name="expect" value="(\d+)"', page.text)
+        assert token and action and expect, page.text
+        return await self.http.post(
+            self.path + "/staff",
+            data={
+                "csrf": token.group(1),
+                "action": action.group(1),
+                "expect": expect.group(1),
+                "password": password,
+            },
+        )
+
+
+VisitorFactory = Callable[[str], AbstractAsyncContextManager[Visitor]]
+
+
+@pytest.fixture
+def visitor(app: FastAPI) -> VisitorFactory:
+    """``async with visitor(path) as v``: a fresh browser on the page at ``path``."""
+
+    @asynccontextmanager
+    async def open_visitor(path: str) -> AsyncIterator[Visitor]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield Visitor(http, path)
+
+    return open_visitor
