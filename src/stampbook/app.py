@@ -19,10 +19,11 @@ from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings
 from stampbook.kit import idempotency, logs
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate, language_of
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.openapi import document_conventions
 from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import router as page_router
 from stampbook.page.routes import static_files
@@ -86,7 +87,20 @@ def create_app(
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     _install_health(app)
+    _install_openapi(app)
     return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Generate the OpenAPI document once, with the conventions every API route shares."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_conventions(generate(), api_prefix=API_PREFIX)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
@@ -140,6 +154,14 @@ def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
     return Code.INVALID_PARAMETER, names[0] if names else (str(loc[-1]) if loc else None)
 
 
+async def _refusal_before_parsing(request: Request) -> StampbookError | None:
+    """For an API request refused as malformed: the auth or rate-limit refusal that
+    comes first (a 400 must not bypass the key check or the budget)."""
+    if not request.url.path.startswith(API_PREFIX):
+        return None
+    return await authenticate_unparsed(request)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StampbookError)
     async def on_stampbook_error(request: Request, exc: StampbookError) -> Response:
@@ -148,17 +170,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, param = _validation_code(list(exc.errors()))
-        if code is Code.MALFORMED_BODY and request.url.path.startswith(API_PREFIX):
-            # FastAPI decodes the body before it resolves dependencies; an
-            # unauthenticated caller still learns only that it is one.
-            try:
-                await authenticate(request)
-            except StampbookError as refusal:
-                return error_response(refusal, language_of(request))
+        refusal = await _refusal_before_parsing(request)
+        if refusal is not None:
+            return error_response(refusal, language_of(request))
         return code_response(code, language_of(request), param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            refusal = await _refusal_before_parsing(request)
+            if refusal is not None:
+                return error_response(refusal, language_of(request))
         code = {404: Code.NO_SUCH_ENDPOINT, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code)
         if code is None:
             code = Code.MALFORMED_BODY if exc.status_code == 400 else Code.INTERNAL_ERROR

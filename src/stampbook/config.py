@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="Default zone for 'today' in date rules.")
     redis_url: str | None = Field(default=None, description="Shared rate-limit storage.")
+    redis_prefix: str = Field(
+        default="stampbook",
+        min_length=1,
+        max_length=100,
+        description="Prefix of the rate-limit counters in Redis, so that several "
+        "deployments (or test runs) can share one Redis without sharing budgets.",
+    )
     rate_limit: str = Field(
         default="6000/minute", description="Default limit per API key; 'off' disables it."
     )

@@ -19,8 +19,10 @@ from typing import Any
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 from standardwebhooks import Webhook
 
+from stampbook.db.schema import webhook_message
 from stampbook.kit.clock import FrozenClock
 from stampbook.webhooks.dispatcher import Dispatcher
 from tests.conftest import Api
@@ -163,6 +165,15 @@ async def dispatcher(app: FastAPI, clock: FrozenClock) -> AsyncIterator[Dispatch
     """A dispatcher on the app's database and frozen clock, without jitter, with a
     short timeout so the timeout test takes half a second rather than fifteen."""
     runtime = app.state.runtime
+    # Tests share the session's database and run one at a time: messages other
+    # tests left pending (their receivers long gone) are settled first, so this
+    # dispatcher's batches hold only this test's messages.
+    async with runtime.db.write() as conn:
+        await conn.execute(
+            update(webhook_message)
+            .where(webhook_message.c.status == "pending")
+            .values(status="failed")
+        )
     async with Dispatcher(
         runtime.db, clock=clock, timeout=TEST_TIMEOUT_SECONDS, allow_private=True, jitter=0.0
     ) as instance:

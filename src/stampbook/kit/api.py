@@ -25,6 +25,7 @@ from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.envelope import error_body, ok
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
+from stampbook.kit.params import storable_text
 from stampbook.kit.runtime import Runtime
 
 T = TypeVar("T")
@@ -32,6 +33,7 @@ ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
 
 AUTH_SCHEME = "apikey"
 RATE_LIMIT_HEADERS_STATE = "ratelimit_headers"
+AUTHENTICATED_STATE = "stampbook_authenticated"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -130,6 +132,7 @@ async def authenticate(request: Request) -> Call:
     """
     runtime = runtime_of(request)
     lang = language_of(request)
+    setattr(request.state, AUTHENTICATED_STATE, True)
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -144,7 +147,29 @@ async def authenticate(request: Request) -> Call:
     )
     if headers:
         setattr(request.state, RATE_LIMIT_HEADERS_STATE, headers)
+    for name, value in request.query_params.multi_items():
+        if not storable_text(value):
+            # A %00 would reach PostgreSQL and fail there (a 500).
+            raise StampbookError(Code.INVALID_PARAMETER, param=name)
     return Call(request=request, runtime=runtime, principal=principal, lang=lang)
+
+
+async def authenticate_unparsed(request: Request) -> StampbookError | None:
+    """Authenticate and count a request refused before its dependencies ran.
+
+    FastAPI parses a JSON body before it runs any dependency, so a body that is
+    not JSON would be answered 400 without the key ever being checked or the
+    request counted. Called by the 400 handlers: returns the 1101 or 1201
+    refusal that must answer instead, or None (the rate-limit headers are then
+    set for the 400). Requests whose dependencies already ran are left alone.
+    """
+    if getattr(request.state, AUTHENTICATED_STATE, False):
+        return None
+    try:
+        await authenticate(request)
+    except StampbookError as refusal:
+        return refusal
+    return None
 
 
 async def _lookup(runtime: Runtime, key: str) -> Principal | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from stampbook.kit.errors import Code, StampbookError, message_for
@@ -12,8 +13,13 @@ from stampbook.kit.errors import Code, StampbookError, message_for
 OK_NULL_BODY = b'{"code":0,"message":"","result":null}'
 
 
-class JSONResponse(Response):
-    """JSON rendered with orjson: keeps dict order, which the wire contract fixes."""
+class JSONResponse(StarletteJSONResponse):
+    """JSON rendered with orjson: keeps dict order, which the wire contract fixes.
+
+    A JSONResponse subclass so that FastAPI documents the routes' envelopes as
+    JSON; for any other response class it adds ``"type": "string"`` beside the
+    declared model, a schema no envelope can satisfy.
+    """
 
     media_type = "application/json"
 

@@ -100,8 +100,8 @@ CODES: dict[Code, CodeInfo] = {
     ),
     Code.IDEMPOTENCY_KEY_INVALID: CodeInfo(
         400,
-        "The Idempotency-Key header must be 1 to 255 characters.",
-        "Idempotency-Key 헤더는 1~255자여야 합니다.",
+        "The Idempotency-Key header must be 1 to 255 printable characters.",
+        "Idempotency-Key 헤더는 출력 가능한 문자 1~255자여야 합니다.",
     ),
     Code.INTERNAL_ERROR: CodeInfo(
         500,

@@ -52,10 +52,11 @@ class StoredResponse:
 
 
 def validate_key(raw: str | None) -> str | None:
-    """The header's key, None when absent; 1303 when empty or over 255 characters."""
+    """The header's key, None when absent; 1303 when empty, blank, over 255
+    characters, or holding control characters (which no column may store)."""
     if raw is None:
         return None
-    if not 1 <= len(raw) <= MAX_LENGTH or not raw.strip():
+    if not 1 <= len(raw) <= MAX_LENGTH or not raw.strip() or not raw.isprintable():
         raise StampbookError(Code.IDEMPOTENCY_KEY_INVALID)
     return raw
 

@@ -50,3 +50,82 @@ def responses_for(result: Any) -> dict[int | str, dict[str, Any]]:
     for status, description in _ERROR_STATUSES.items():
         documented[status] = {"model": ErrorEnvelope, "description": description}
     return documented
+
+
+WRITE_METHODS = ("post", "put", "patch", "delete")
+_TEXT = {"type": "string"}
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes the write exactly-once for 24 hours: a retry with the same key and the same "
+        "request replays the first response (Idempotent-Replayed: true) and changes nothing. "
+        "Another request with the key is 422 (1301). See docs/idempotency.md."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The key\'s quota and window, e.g. "default";q=6000;w=60 '
+        "(IETF RateLimit header fields draft); absent when limits are off.",
+        "schema": _TEXT,
+    },
+    "RateLimit": {
+        "description": "Requests left and seconds until the window resets, "
+        'e.g. "default";r=5999;t=60.',
+        "schema": _TEXT,
+    },
+}
+_REPLAYED_HEADER = {
+    "Idempotent-Replayed": {
+        "description": '"true" when this is the stored response of an earlier request '
+        "with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds until the rate-limit window resets.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def document_conventions(document: dict[str, Any], *, api_prefix: str) -> dict[str, Any]:
+    """Add what every API operation shares to a generated OpenAPI document, in place.
+
+    The API key scheme; on every write verb the optional ``Idempotency-Key``
+    header (read by ``Call.write``, not a route parameter) and the
+    ``Idempotent-Replayed`` response header; the RateLimit headers on every
+    response and ``Retry-After`` on 429.
+    """
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["APIKey"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Authorization: APIKey <key>`",
+    }
+    for path, item in document.get("paths", {}).items():
+        if not path.startswith(api_prefix):
+            continue
+        for method, operation in item.items():
+            if not isinstance(operation, dict):
+                continue
+            operation["security"] = [{"APIKey": []}]
+            write = method in WRITE_METHODS
+            if write:
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "Idempotency-Key" for p in parameters):
+                    parameters.append(dict(_IDEMPOTENCY_KEY_PARAMETER))
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                if status != "401":
+                    headers.update(_RATE_LIMIT_HEADERS)
+                if status == "429":
+                    headers.update(_RETRY_AFTER_HEADER)
+                if write and status in ("200", "400", "404", "500", "503"):
+                    # Any stored response can come back as a replay.
+                    headers.update(_REPLAYED_HEADER)
+    return document

@@ -42,11 +42,19 @@ def validate_limit(text: str) -> str:
 class RateLimiter:
     """Counts hits per API key and refuses with 1201 over the budget."""
 
-    def __init__(self, default_limit: str, redis_url: str | None = None) -> None:
+    def __init__(
+        self, default_limit: str, redis_url: str | None = None, *, key_prefix: str = "stampbook"
+    ) -> None:
         self.default_limit = validate_limit(default_limit)
         self.storage: Storage = MemoryStorage()
         if redis_url:
-            storage = storage_from_string(_async_redis_uri(redis_url))
+            storage = storage_from_string(
+                _async_redis_uri(redis_url),
+                key_prefix=key_prefix,
+                # limits' async Redis storage defaults to the coredis client, which
+                # is not installed; redis-py (a dependency) has the asyncio client.
+                implementation="redispy",
+            )
             assert isinstance(storage, Storage)
             self.storage = storage
         self.strategy = FixedWindowRateLimiter(self.storage)

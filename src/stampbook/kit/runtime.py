@@ -28,7 +28,9 @@ class Runtime:
             settings=settings,
             db=Database(settings.database_url, pool_size=settings.db_pool_size),
             clock=clock or Clock(),
-            limiter=RateLimiter(settings.rate_limit, settings.redis_url),
+            limiter=RateLimiter(
+                settings.rate_limit, settings.redis_url, key_prefix=settings.redis_prefix
+            ),
         )
 
     async def close(self) -> None:
