@@ -32,6 +32,8 @@ from stampbook.kit import sqlite_inline
 from stampbook.kit.errors import Code, StampbookError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How often a waiting writer tries SQLite's write lock again (inline driver).
+WRITE_LOCK_POLL_SECONDS = 0.0003
 
 
 class Database:
@@ -109,22 +111,34 @@ class Database:
         """``BEGIN IMMEDIATE`` without blocking the event loop.
 
         The inline driver would block the whole loop in SQLite's busy handler
-        while another process holds the write lock, so the lock is tried with
-        no busy timeout (see ``_on_begin``) and waited for here, asleep,
-        within the same overall timeout.
+        while another process holds the write lock, so the lock is tried here
+        on the sqlite3 connection itself with no busy timeout and, while it is
+        taken, waited for asleep (a transaction holds it for about a
+        millisecond), within the same overall timeout. SQLAlchemy's transaction
+        then starts on the open one (see ``_on_begin``). Each try is a few
+        microseconds: retrying through SQLAlchemy's begin cost more CPU than
+        the transactions themselves when two workers wrote at once.
         """
+        raw = (await conn.get_raw_connection()).driver_connection._conn  # type: ignore[union-attr]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        pause = 0.0005
-        while True:
-            try:
-                return await conn.begin()
-            except sqlite3.OperationalError as exc:
-                # Raised by the begin listener itself, so not wrapped by SQLAlchemy.
-                if "locked" not in str(exc) or loop.time() > deadline:
-                    raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or loop.time() > deadline:
+                        raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
+                await asyncio.sleep(WRITE_LOCK_POLL_SECONDS)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        try:
+            return await conn.begin()
+        except BaseException:
+            raw.rollback()
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -190,12 +204,10 @@ def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
         # three tiny statements on every transaction, and SQLAlchemy's
         # execution machinery costs far more than SQLite does to run them.
         raw = conn.connection.driver_connection._conn  # type: ignore[union-attr]
-        if not write:
-            raw.execute("BEGIN")
+        if write:
+            # Database._begin_immediate has normally taken the write lock already;
+            # any other writer takes it here (waiting in SQLite's busy handler).
+            if not raw.in_transaction:
+                raw.execute("BEGIN IMMEDIATE")
             return
-        # Fail at once when the lock is taken: Database.write waits asleep.
-        raw.execute("PRAGMA busy_timeout=0")
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        raw.execute("BEGIN")
