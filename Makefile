@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser lint format check bench bench-quick clean
+.PHONY: run test install browser wrk lint format check bench bench-quick clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,12 +44,30 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench/run.py bench/bare_app.py
 
 format: $(INSTALLED)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
 check: lint test
+
+## make bench: the full load run (PostgreSQL and SQLite, Stampbook against the bare baseline)
+bench: $(INSTALLED) wrk
+	$(BIN)/python bench/run.py
+
+## make bench-quick: the same table and ratios on a short run (under a minute), a regression guard
+bench-quick: $(INSTALLED) wrk
+	$(BIN)/python bench/run.py --quick
+
+## Debian's wrk is the load generator of the benchmarks
+wrk:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  echo "installing Debian's wrk for the benchmarks"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
+	fi
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk is required for the benchmarks" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db.schema import account, api_key
@@ -168,20 +168,17 @@ async def set_account_options(
     return bool(result.rowcount)
 
 
+# Runs on every request: built once, so SQLAlchemy reuses its cache key.
+_PRINCIPAL_BY_HASH = (
+    select(api_key.c.key_idx, api_key.c.account_idx, account.c.timezone, account.c.rate_limit)
+    .join(account, account.c.account_idx == api_key.c.account_idx)
+    .where(api_key.c.key_hash == bindparam("p_key_hash"), api_key.c.revoked_at.is_(None))
+)
+
+
 async def principal_for_key(conn: AsyncConnection, *, key: str) -> Principal | None:
     """Resolve a presented key to its principal; None when unknown or revoked."""
-    row = (
-        await conn.execute(
-            select(
-                api_key.c.key_idx,
-                api_key.c.account_idx,
-                account.c.timezone,
-                account.c.rate_limit,
-            )
-            .join(account, account.c.account_idx == api_key.c.account_idx)
-            .where(api_key.c.key_hash == hash_key(key), api_key.c.revoked_at.is_(None))
-        )
-    ).first()
+    row = (await conn.execute(_PRINCIPAL_BY_HASH, {"p_key_hash": hash_key(key)})).first()
     if row is None:
         return None
     return Principal(

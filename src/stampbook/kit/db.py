@@ -12,19 +12,28 @@ spinning in SQLite's busy handler against each other.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
 
 from stampbook.config import async_database_url
+from stampbook.kit import sqlite_inline
 from stampbook.kit.errors import Code, StampbookError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How often a waiting writer tries SQLite's write lock again (inline driver).
+WRITE_LOCK_POLL_SECONDS = 0.0003
 
 
 class Database:
@@ -34,15 +43,46 @@ class Database:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
+        self._inline = False
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # A file database runs on the loop's thread (kit/sqlite_inline.py).
+                kwargs["async_creator"] = sqlite_inline.creator(
+                    path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+                )
+                self._inline = True
+                # Fixed, like PostgreSQL's: no connection opened per request.
+                kwargs.update(pool_size=pool_size, max_overflow=0)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            # A fixed pool: overflow connections are closed as soon as they
+            # are returned, so a steady load above pool_size opened (TLS
+            # probe, backend fork) and closed a PostgreSQL connection per
+            # request. Waiting a moment for a pooled connection is cheaper.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        self._write_engine = self.engine.execution_options(stampbook_write=True)
+        # The write flag is read by SQLite's begin listener (BEGIN IMMEDIATE);
+        # PostgreSQL needs none, and an option-carrying engine costs a little
+        # on every checkout, so it writes through the engine itself.
+        self._write_engine = (
+            self.engine.execution_options(stampbook_write=True) if self.is_sqlite else self.engine
+        )
+        # PostgreSQL reads run in autocommit: a transaction would cost a BEGIN
+        # and a ROLLBACK round trip around every read, and buys nothing under
+        # READ COMMITTED, where each statement takes its own snapshot anyway.
+        # They get a pool of their own, opened in autocommit, because switching
+        # a pooled connection's isolation level per checkout (and back on
+        # return) cost ~70 us a read. SQLite keeps its deferred transaction
+        # (one snapshot for the read) on the one engine.
+        self._read_engine = (
+            self.engine
+            if self.is_sqlite
+            else create_async_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
+        )
         self._write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, inline=self._inline)
             self._write_lock = asyncio.Lock()
 
     @property
@@ -54,13 +94,57 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
         lock = self._write_lock or nullcontext()
-        async with lock, _translate_unavailable(), self._write_engine.begin() as conn:
-            yield conn
+        if not self._inline:
+            async with lock, _translate_unavailable(), self._write_engine.begin() as conn:
+                yield conn
+            return
+        async with lock, _translate_unavailable(), self._write_engine.connect() as conn:
+            transaction = await self._begin_immediate(conn)
+            try:
+                yield conn
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+
+    async def _begin_immediate(self, conn: AsyncConnection) -> AsyncTransaction:
+        """``BEGIN IMMEDIATE`` without blocking the event loop.
+
+        The inline driver would block the whole loop in SQLite's busy handler
+        while another process holds the write lock, so the lock is tried here
+        on the sqlite3 connection itself with no busy timeout and, while it is
+        taken, waited for asleep (a transaction holds it for about a
+        millisecond), within the same overall timeout. SQLAlchemy's transaction
+        then starts on the open one (see ``_on_begin``). Each try is a few
+        microseconds: retrying through SQLAlchemy's begin cost more CPU than
+        the transactions themselves when two workers wrote at once.
+        """
+        raw = (await conn.get_raw_connection()).driver_connection._conn  # type: ignore[union-attr]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or loop.time() > deadline:
+                        raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
+                await asyncio.sleep(WRITE_LOCK_POLL_SECONDS)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        try:
+            return await conn.begin()
+        except BaseException:
+            raw.rollback()
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (deferred on SQLite, so readers never block writers)."""
-        async with _translate_unavailable(), self.engine.connect() as conn:
+        """A read-only connection: a deferred transaction on SQLite (readers never
+        block writers), autocommit statements on PostgreSQL (see ``__init__``)."""
+        async with _translate_unavailable(), self._read_engine.connect() as conn:
             yield conn
 
     async def ping(self) -> bool:
@@ -75,6 +159,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._read_engine is not self.engine:
+            await self._read_engine.dispose()
 
 
 @asynccontextmanager
@@ -94,7 +180,7 @@ async def _translate_unavailable() -> AsyncIterator[None]:
         raise
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -110,5 +196,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("stampbook_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        write = conn.get_execution_options().get("stampbook_write", False)
+        if not inline:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            return
+        # The inline driver's sqlite3 connection, spoken to directly: these are
+        # three tiny statements on every transaction, and SQLAlchemy's
+        # execution machinery costs far more than SQLite does to run them.
+        raw = conn.connection.driver_connection._conn  # type: ignore[union-attr]
+        if write:
+            # Database._begin_immediate has normally taken the write lock already;
+            # any other writer takes it here (waiting in SQLite's busy handler).
+            if not raw.in_transaction:
+                raw.execute("BEGIN IMMEDIATE")
+            return
+        raw.execute("BEGIN")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +25,22 @@ from stampbook.kit.errors import Code, StampbookError
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_LENGTH = 255
+
+
+# Built once (see stamps/repository.py): the claim and the record run on every
+# keyed write, and rebuilding them per call costs more than the round trip.
+_CLAIM = {
+    dialect: insert(idempotency_key).on_conflict_do_nothing().returning(idempotency_key.c.idem_key)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_RECORD = (
+    update(idempotency_key)
+    .where(
+        idempotency_key.c.account_idx == bindparam("p_account_idx"),
+        idempotency_key.c.idem_key == bindparam("p_key"),
+    )
+    .values(status_code=bindparam("p_status_code"), response_body=bindparam("p_body"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +71,13 @@ async def claim(
     conn: AsyncConnection, *, account_idx: int, key: str, fingerprint: str, now: datetime
 ) -> bool:
     """Insert the key row; False when the key already exists (committed)."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(idempotency_key)
-        .values(account_idx=account_idx, idem_key=key, fingerprint=fingerprint, created_at=now)
-        .on_conflict_do_nothing()
-        .returning(idempotency_key.c.idem_key)
-    )
-    return (await conn.execute(statement)).first() is not None
+    values = {
+        "account_idx": account_idx,
+        "idem_key": key,
+        "fingerprint": fingerprint,
+        "created_at": now,
+    }
+    return (await conn.execute(_CLAIM[conn.dialect.name], values)).first() is not None
 
 
 async def stored(
@@ -90,9 +105,13 @@ async def record(
 ) -> None:
     """Store the response of the claimed key (same transaction as the write)."""
     await conn.execute(
-        update(idempotency_key)
-        .where(idempotency_key.c.account_idx == account_idx, idempotency_key.c.idem_key == key)
-        .values(status_code=response.status_code, response_body=response.body)
+        _RECORD,
+        {
+            "p_account_idx": account_idx,
+            "p_key": key,
+            "p_status_code": response.status_code,
+            "p_body": response.body,
+        },
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, literal_column, or_, select, update
+from sqlalchemy import Row, bindparam, delete, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -75,7 +75,7 @@ _VIEW_SELECT = select(
 ).select_from(stamp.join(card, card.c.card_idx == stamp.c.card_idx))
 
 
-def _usable_today(today: date) -> list[ColumnElement[bool]]:
+def _usable_today(today: date | ColumnElement[Any]) -> list[ColumnElement[bool]]:
     return [
         stamp.c.active_yn == "Y",
         stamp.c.use_yn == "N",
@@ -90,14 +90,44 @@ async def insert_stamp(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any
     return result.one()
 
 
+# The hot paths' statements are built once, with bound parameters, rather than
+# per call: SQLAlchemy then reuses their cache key (memoised on the statement
+# object) and compiled form instead of rebuilding and re-hashing the whole
+# expression tree on every request. The SQL sent is the same.
+_VIEW_BY_IDX = _VIEW_SELECT.where(
+    stamp.c.stamp_idx == bindparam("p_stamp_idx"),
+    stamp.c.account_idx == bindparam("p_account_idx"),
+)
+_VIEW_BY_IDX_FOR_UPDATE = _VIEW_BY_IDX.with_for_update(of=stamp)
+
+_ADD_ONE = (
+    update(stamp)
+    .where(
+        stamp.c.stamp_idx == bindparam("p_stamp_idx"),
+        stamp.c.account_idx == bindparam("p_account_idx"),
+        card.c.card_idx == stamp.c.card_idx,
+        *_usable_today(bindparam("p_today")),
+        stamp.c.stamps < card.c.max_stamps,
+        or_(
+            card.c.min_interval_sec <= 0,
+            stamp.c.last_add_ms.is_(None),
+            stamp.c.last_add_ms + card.c.min_interval_sec * 1000 <= bindparam("p_now_ms"),
+        ),
+    )
+    .values(stamps=stamp.c.stamps + 1, last_add_ms=bindparam("p_now_ms"))
+    .returning(*_VIEW_RETURNING)
+)
+
+_INSERT_EVENT = insert(stamp_event).returning(stamp_event.c.event_idx)
+
+
 async def view(
     conn: AsyncConnection, *, account_idx: int, stamp_idx: int, for_update: bool = False
 ) -> Row[Any] | None:
     """The stamp with its card, or None when not in this account."""
-    query = _VIEW_SELECT.where(stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx)
-    if for_update:
-        query = query.with_for_update(of=stamp)
-    return (await conn.execute(query)).first()
+    query = _VIEW_BY_IDX_FOR_UPDATE if for_update else _VIEW_BY_IDX
+    params = {"p_stamp_idx": stamp_idx, "p_account_idx": account_idx}
+    return (await conn.execute(query, params)).first()
 
 
 async def view_by_token(
@@ -119,24 +149,13 @@ async def add_one(
     Returns the stamp's view after the add, or None when a rule refused (or no
     such stamp); nothing changed then.
     """
-    statement = (
-        update(stamp)
-        .where(
-            stamp.c.stamp_idx == stamp_idx,
-            stamp.c.account_idx == account_idx,
-            card.c.card_idx == stamp.c.card_idx,
-            *_usable_today(today),
-            stamp.c.stamps < card.c.max_stamps,
-            or_(
-                card.c.min_interval_sec <= 0,
-                stamp.c.last_add_ms.is_(None),
-                stamp.c.last_add_ms + card.c.min_interval_sec * 1000 <= now_ms,
-            ),
-        )
-        .values(stamps=stamp.c.stamps + 1, last_add_ms=now_ms)
-        .returning(*_VIEW_RETURNING)
-    )
-    return (await conn.execute(statement)).first()
+    params = {
+        "p_stamp_idx": stamp_idx,
+        "p_account_idx": account_idx,
+        "p_today": today,
+        "p_now_ms": now_ms,
+    }
+    return (await conn.execute(_ADD_ONE, params)).first()
 
 
 async def remove_one(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> Row[Any] | None:
@@ -197,10 +216,7 @@ async def delete_stamp(conn: AsyncConnection, *, account_idx: int, stamp_idx: in
 
 async def insert_event(conn: AsyncConnection, values: dict[str, Any]) -> int:
     """Append a ledger row; returns its eventIdx."""
-    result = await conn.execute(
-        insert(stamp_event).values(**values).returning(stamp_event.c.event_idx)
-    )
-    return int(result.scalar_one())
+    return int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
 
 
 async def list_views(
