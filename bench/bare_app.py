@@ -31,7 +31,7 @@ FROM card
 WHERE stamp.stamp_idx = $1 AND stamp.account_idx = $2 AND card.card_idx = stamp.card_idx
   AND stamp.active_yn = 'Y' AND stamp.use_yn = 'N'
   AND stamp.strt_ymd <= $4 AND stamp.end_ymd >= $4
-  AND stamp.stamps < card.max_stamps
+  AND stamp.stamps < stamp.max_stamps
   AND (card.min_interval_sec <= 0 OR stamp.last_add_ms IS NULL
        OR stamp.last_add_ms + card.min_interval_sec * 1000 <= $3)
 RETURNING stamp.card_idx, stamp.stamps

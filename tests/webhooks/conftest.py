@@ -24,6 +24,7 @@ from standardwebhooks import Webhook
 
 from stampbook.db.schema import webhook_message
 from stampbook.kit.clock import FrozenClock
+from stampbook.kit.db import Database
 from stampbook.webhooks.dispatcher import Dispatcher
 from tests.conftest import Api
 
@@ -160,20 +161,27 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-@pytest.fixture
-async def dispatcher(app: FastAPI, clock: FrozenClock) -> AsyncIterator[Dispatcher]:
-    """A dispatcher on the app's database and frozen clock, without jitter, with a
-    short timeout so the timeout test takes half a second rather than fifteen."""
-    runtime = app.state.runtime
-    # Tests share the session's database and run one at a time: messages other
-    # tests left pending (their receivers long gone) are settled first, so this
-    # dispatcher's batches hold only this test's messages.
-    async with runtime.db.write() as conn:
+async def settle_leftovers(db: Database) -> None:
+    """Mark every pending message failed.
+
+    Tests share the session's database and run one at a time: messages other
+    tests left pending (their receivers long gone) are settled before a test
+    drains the outbox, so its batches hold only its own messages.
+    """
+    async with db.write() as conn:
         await conn.execute(
             update(webhook_message)
             .where(webhook_message.c.status == "pending")
             .values(status="failed")
         )
+
+
+@pytest.fixture
+async def dispatcher(app: FastAPI, clock: FrozenClock) -> AsyncIterator[Dispatcher]:
+    """A dispatcher on the app's database and frozen clock, without jitter, with a
+    short timeout so the timeout test takes half a second rather than fifteen."""
+    runtime = app.state.runtime
+    await settle_leftovers(runtime.db)
     async with Dispatcher(
         runtime.db, clock=clock, timeout=TEST_TIMEOUT_SECONDS, allow_private=True, jitter=0.0
     ) as instance:

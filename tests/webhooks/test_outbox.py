@@ -231,3 +231,4 @@ async def test_settled_messages_are_purged_after_the_retention_and_pending_ones_
     clock.advance(days=2)
     await housekeeping(runtime)
     assert await statuses() == ["pending"]
+    await api.ok("DELETE", "webhook/delete", params={"webhookIdx": webhook["webhookIdx"]})

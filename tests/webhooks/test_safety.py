@@ -15,7 +15,7 @@ from stampbook.kit.clock import FrozenClock
 from stampbook.webhooks.dispatcher import Dispatcher
 from stampbook.webhooks.safety import UnsafeUrl, check_target, is_public, parse_target
 from tests.conftest import Api
-from tests.webhooks.conftest import Hooks, Receiver
+from tests.webhooks.conftest import Hooks, Receiver, settle_leftovers
 
 NOT_PUBLIC = [
     "127.0.0.1",
@@ -97,6 +97,7 @@ async def test_the_dispatcher_checks_again_before_posting(
     app: FastAPI, api: Api, hooks: Hooks, receiver: Receiver, clock: FrozenClock
 ) -> None:
     webhook_idx = await hooks.listen(receiver)  # saved while private targets were allowed
+    await settle_leftovers(app.state.runtime.db)
     await api.stamp()
 
     async with Dispatcher(app.state.runtime.db, clock=clock, allow_private=False) as strict:

@@ -11,12 +11,21 @@ from stampbook.db.schema import card, stamp
 
 
 async def get(
-    conn: AsyncConnection, *, account_idx: int, card_idx: int, for_update: bool = False
+    conn: AsyncConnection,
+    *,
+    account_idx: int,
+    card_idx: int,
+    for_update: bool = False,
+    for_share: bool = False,
 ) -> Row[Any] | None:
-    """The card, or None when it is not in this account."""
+    """The card, or None when it is not in this account.
+
+    ``for_share`` holds the card against a concurrent update until this
+    transaction ends (issuing or moving a stamp copies its maxStamps).
+    """
     query = select(card).where(card.c.card_idx == card_idx, card.c.account_idx == account_idx)
-    if for_update:
-        query = query.with_for_update()
+    if for_update or for_share:
+        query = query.with_for_update(read=for_share and not for_update)
     return (await conn.execute(query)).first()
 
 

@@ -15,6 +15,7 @@ from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
+from stampbook.stamps import repository as stamp_repo
 
 # Wire name → column, for the fields that map one to one.
 _COLUMNS = {
@@ -78,17 +79,20 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateCard) -> N
     _require_password(
         values.get("onsite_yn", row.onsite_yn), values.get("onsite_pwd", row.onsite_pwd)
     )
-    new_max = values.get("max_stamps")
-    if (
-        new_max is not None
-        and new_max < row.max_stamps
-        and await repo.highest_count(conn, card_idx=body.cardIdx) > new_max
-    ):
-        raise StampbookError(Code.MAX_STAMPS_BELOW_COUNT)
+    new_max: int = values.get("max_stamps", row.max_stamps)
+    changes_max = new_max != row.max_stamps
+    if changes_max:
+        # Adds in flight commit first; later ones wait for this transaction
+        # and then see the new maximum on the stamp row itself.
+        await stamp_repo.lock_card_stamps(conn, card_idx=body.cardIdx)
+        if await repo.highest_count(conn, card_idx=body.cardIdx) > new_max:
+            raise StampbookError(Code.MAX_STAMPS_BELOW_COUNT)
     if values:
         await repo.update_card(
             conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, values=values
         )
+    if changes_max:
+        await stamp_repo.set_card_maximum(conn, card_idx=body.cardIdx, max_stamps=new_max)
 
 
 async def get(conn: AsyncConnection, ctx: CallContext, *, card_idx: int) -> dict[str, Any]:

@@ -124,6 +124,11 @@ stamp = Table(
     # Epoch milliseconds of the last accepted add: the minimum-interval rule
     # compares against it inside the add's conditional UPDATE.
     Column("last_add_ms", BigInteger, nullable=True),
+    # The card's maxStamps, copied onto each stamp so that the add's
+    # conditional UPDATE compares two columns of the row it locks: on
+    # PostgreSQL a concurrent change of the card re-checks against the new
+    # value (a joined card row would be the stale one). Card updates keep it.
+    Column("max_stamps", Integer, nullable=False),
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
     Index("ix_stamp_account_user", "account_idx", "user_id"),

@@ -107,7 +107,7 @@ _ADD_ONE = (
         stamp.c.account_idx == bindparam("p_account_idx"),
         card.c.card_idx == stamp.c.card_idx,
         *_usable_today(bindparam("p_today")),
-        stamp.c.stamps < card.c.max_stamps,
+        stamp.c.stamps < stamp.c.max_stamps,
         or_(
             card.c.min_interval_sec <= 0,
             stamp.c.last_add_ms.is_(None),
@@ -185,7 +185,7 @@ async def mark_used(
             stamp.c.account_idx == account_idx,
             card.c.card_idx == stamp.c.card_idx,
             *_usable_today(today),
-            stamp.c.stamps >= card.c.max_stamps,
+            stamp.c.stamps >= stamp.c.max_stamps,
         )
         .values(use_yn="Y", onsite_failures=0, onsite_locked_until=None)
         .returning(*_VIEW_RETURNING)
@@ -266,3 +266,19 @@ async def exists(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> 
         stamp.c.stamp_idx == stamp_idx, stamp.c.account_idx == account_idx
     )
     return (await conn.execute(query)).first() is not None
+
+
+async def lock_card_stamps(conn: AsyncConnection, *, card_idx: int) -> None:
+    """Lock every stamp of a card (PostgreSQL; SQLite's writer lock already
+    covers them), waiting for adds in flight to commit."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(stamp.c.stamp_idx).where(stamp.c.card_idx == card_idx).with_for_update()
+        )
+
+
+async def set_card_maximum(conn: AsyncConnection, *, card_idx: int, max_stamps: int) -> None:
+    """Copy a card's new maxStamps onto its stamps."""
+    await conn.execute(
+        update(stamp).where(stamp.c.card_idx == card_idx).values(max_stamps=max_stamps)
+    )

@@ -157,7 +157,10 @@ async def _notify(
 async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> int:
     """Issue a stamp on a card; returns the new stampIdx."""
     _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
-    if await cards.get(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx) is None:
+    owner = await cards.get(
+        conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
+    )
+    if owner is None:
         raise StampbookError(Code.CARD_NOT_FOUND)
     row = await repo.insert_stamp(
         conn,
@@ -167,6 +170,7 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
             "token": new_token(),
             "domain": body.domain.rstrip("/") if body.domain else None,
             "stamps": 0,
+            "max_stamps": owner.max_stamps,
             "strt_ymd": body.strtYmd,
             "end_ymd": body.endYmd,
             "active_yn": body.activeYn,
@@ -320,10 +324,12 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
     max_stamps = row.max_stamps
     if "cardIdx" in sent and body.cardIdx != row.card_idx:
         assert body.cardIdx is not None
-        target = await cards.get(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx)
+        target = await cards.get(
+            conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
+        )
         if target is None:
             raise StampbookError(Code.CARD_NOT_FOUND)
-        values["card_idx"] = body.cardIdx
+        values.update(card_idx=body.cardIdx, max_stamps=target.max_stamps)
         max_stamps = target.max_stamps
     stamps = body.stamps if body.stamps is not None else row.stamps
     _refuse(rules.count_refusal(stamps, max_stamps))

@@ -189,6 +189,7 @@ def upgrade() -> None:
         sa.Column("onsite_failures", sa.Integer(), server_default="0", nullable=False),
         sa.Column("onsite_locked_until", sa.DateTime(), nullable=True),
         sa.Column("last_add_ms", sa.BigInteger(), nullable=True),
+        sa.Column("max_stamps", sa.Integer(), nullable=False),
         sa.Column("reg_ymdt", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_idx"],
