@@ -11,11 +11,11 @@ purpose. An unreachable PostgreSQL is an error, never a skip.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,16 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete, insert
 
 from stampbook.accounts import service as accounts
 from stampbook.app import create_app
 from stampbook.config import Settings
 from stampbook.db.migrate import upgrade
+from stampbook.db.schema import webhook_endpoint
 from stampbook.kit.clock import FrozenClock, utc_naive
 from stampbook.kit.db import Database
+from tests.servers import admin_sql
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "STAMPBOOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,17 +63,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def postgresql_url() -> Iterator[str]:
     """A freshly created and migrated PostgreSQL database, dropped after the session."""
     name = f"stampbook_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = POSTGRES_ADMIN_URL.replace("postgresql://", "postgres://")
-
-    async def admin_run(sql: str) -> None:
-        conn = await asyncpg.connect(admin, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(admin_run(f'CREATE DATABASE "{name}"'))
+        admin_sql(POSTGRES_ADMIN_URL, f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(
             f"PostgreSQL at {POSTGRES_ADMIN_URL} is required for the test suite and is not "
@@ -80,7 +74,7 @@ def postgresql_url() -> Iterator[str]:
     url = _with_database(POSTGRES_ADMIN_URL, name)
     upgrade(url)
     yield url
-    asyncio.run(admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin_sql(POSTGRES_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=DATABASES)
@@ -244,3 +238,27 @@ def artifacts() -> Path:
     """Where screenshots and other evidence go (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@asynccontextmanager
+async def subscribed(database_url: str, api: Api) -> AsyncIterator[None]:
+    """A webhook endpoint for the account while the block runs, so every change queues
+    messages; removed afterwards (with its messages) so no dispatcher test sees them."""
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.write() as conn:
+            await conn.execute(
+                insert(webhook_endpoint).values(
+                    account_idx=api.account_idx,
+                    url="https://hooks.example.test/stamps",
+                    secret="whsec_dGVzdA==",
+                    reg_ymdt=api.clock.now().replace(tzinfo=None),
+                )
+            )
+        yield
+    finally:
+        async with database.write() as conn:
+            await conn.execute(
+                delete(webhook_endpoint).where(webhook_endpoint.c.account_idx == api.account_idx)
+            )
+        await database.dispose()

@@ -38,6 +38,20 @@ STOP_SECONDS = 15.0
 STAMPBOOK_BIN = Path(sys.executable).parent / "stampbook"
 
 
+def admin_sql(postgres_admin_url: str, sql: str) -> None:
+    """Run one statement (CREATE or DROP DATABASE) as PostgreSQL's admin."""
+
+    async def run() -> None:
+        admin = postgres_admin_url.replace("postgresql://", "postgres://")
+        conn = await asyncpg.connect(admin, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 @contextlib.contextmanager
 def scratch_database(kind: str, postgres_admin_url: str) -> Iterator[str]:
     """A freshly migrated database of its own (``sqlite`` or ``postgresql``),
@@ -51,22 +65,13 @@ def scratch_database(kind: str, postgres_admin_url: str) -> Iterator[str]:
             yield url
         return
     name = f"stampbook_scratch_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = postgres_admin_url.replace("postgresql://", "postgres://")
-
-    async def admin_run(sql: str) -> None:
-        conn = await asyncpg.connect(admin, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin_run(f'CREATE DATABASE "{name}"'))
+    admin_sql(postgres_admin_url, f'CREATE DATABASE "{name}"')
     try:
         url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
         upgrade(url)
         yield url
     finally:
-        asyncio.run(admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_sql(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

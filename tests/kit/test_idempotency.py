@@ -8,26 +8,24 @@ in the write's own transaction; malformed requests are never stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 from typer.testing import CliRunner
 
 from stampbook import cli
 from stampbook.app import create_app
 from stampbook.config import Settings
-from stampbook.db.schema import idempotency_key, webhook_endpoint, webhook_message
+from stampbook.db.schema import idempotency_key, webhook_message
 from stampbook.kit import idempotency
 from stampbook.kit.clock import FrozenClock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
-from tests.conftest import Api
+from tests.conftest import Api, subscribed
 
 KEY = {"Idempotency-Key": "order-4711"}
 
@@ -44,30 +42,6 @@ async def stored_keys(database_url: str, account_idx: int) -> list[str]:
             )
             return [row.idem_key for row in rows]
     finally:
-        await database.dispose()
-
-
-@asynccontextmanager
-async def subscribed(database_url: str, api: Api) -> AsyncIterator[None]:
-    """A webhook endpoint for the account while the block runs, so every change queues
-    messages; removed afterwards (with its messages) so no dispatcher test sees them."""
-    database = Database(database_url, pool_size=1)
-    try:
-        async with database.write() as conn:
-            await conn.execute(
-                insert(webhook_endpoint).values(
-                    account_idx=api.account_idx,
-                    url="https://hooks.example.test/stamps",
-                    secret="whsec_dGVzdA==",
-                    reg_ymdt=api.clock.now().replace(tzinfo=None),
-                )
-            )
-        yield
-    finally:
-        async with database.write() as conn:
-            await conn.execute(
-                delete(webhook_endpoint).where(webhook_endpoint.c.account_idx == api.account_idx)
-            )
         await database.dispose()
 
 

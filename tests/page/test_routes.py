@@ -13,16 +13,16 @@ from typing import Any
 import httpx
 import orjson
 import segno
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from stampbook.app import create_app
 from stampbook.config import Settings
-from stampbook.db.schema import stamp, webhook_endpoint, webhook_message
-from stampbook.kit.clock import FrozenClock, utc_naive
+from stampbook.db.schema import stamp, webhook_message
+from stampbook.kit.clock import FrozenClock
 from stampbook.kit.db import Database
 from stampbook.page.service import web_url
 from stampbook.page.text import TEXT
-from tests.conftest import Api, new_key
+from tests.conftest import Api, new_key, subscribed
 from tests.page.conftest import Visitor, VisitorFactory, page_path, stamp_url
 
 CSP = (
@@ -569,26 +569,18 @@ async def test_on_site_stamps_go_out_as_webhooks(
     stamp_idx = await api.stamp(card_idx)
     database = Database(database_url, pool_size=1)
     try:
-        async with database.write() as conn:
-            await conn.execute(
-                insert(webhook_endpoint).values(
-                    account_idx=api.account_idx,
-                    url="https://hooks.example.com/stamps",
-                    secret="whsec_" + "A" * 32,
-                    reg_ymdt=utc_naive(clock.now()),
-                )
-            )
-        async with visitor(await page_of(api, stamp_idx)) as counter:
-            assert (await counter.staff("4321")).status_code == 303
-            assert (await counter.staff("4321")).status_code == 303  # redeem
-        async with database.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(webhook_message.c.event_type, webhook_message.c.payload)
-                    .where(webhook_message.c.stamp_idx == stamp_idx)
-                    .order_by(webhook_message.c.message_idx)
-                )
-            ).all()
+        async with subscribed(database_url, api):
+            async with visitor(await page_of(api, stamp_idx)) as counter:
+                assert (await counter.staff("4321")).status_code == 303
+                assert (await counter.staff("4321")).status_code == 303  # redeem
+            async with database.read() as conn:
+                rows = (
+                    await conn.execute(
+                        select(webhook_message.c.event_type, webhook_message.c.payload)
+                        .where(webhook_message.c.stamp_idx == stamp_idx)
+                        .order_by(webhook_message.c.message_idx)
+                    )
+                ).all()
     finally:
         await database.dispose()
     sent = [(row.event_type, orjson.loads(row.payload)["data"]["source"]) for row in rows]

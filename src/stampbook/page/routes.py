@@ -397,9 +397,10 @@ async def stamp_page(request: Request, token: str) -> Response:
     return card_page(visit, loaded, notice=visit.t(done) if done else None)
 
 
-@router.post("/s/{token}/pin")
-async def pin(request: Request, token: str) -> Response:
-    """Choose the PIN (first visit) or enter it (later visits)."""
+async def _customer_form(request: Request, token: str) -> tuple[Visit, Loaded, FormData] | Response:
+    """Begin a customer's form post: the visit, the stamp and the form with its CSRF
+    token checked; or the response that ends it (404, or the card saying the form
+    expired)."""
     visit = await start(request)
     loaded = await load(visit.runtime, token)
     if loaded is None:
@@ -407,6 +408,16 @@ async def pin(request: Request, token: str) -> Response:
     form = await request.form()
     if not visit.csrf_ok(form, token):
         return card_page(visit, loaded, status=403, error=visit.t("form_expired"))
+    return visit, loaded, form
+
+
+@router.post("/s/{token}/pin")
+async def pin(request: Request, token: str) -> Response:
+    """Choose the PIN (first visit) or enter it (later visits)."""
+    started = await _customer_form(request, token)
+    if isinstance(started, Response):
+        return started
+    visit, loaded, form = started
     entered = _field(form, "pin")
     if loaded.row.pin_hash is None:
         return await _choose_pin(visit, loaded, entered, _field(form, "pin2"))
@@ -483,13 +494,10 @@ def _open_session(visit: Visit, token: str, pin_hash: str) -> None:
 @router.post("/s/{token}/hide")
 async def hide(request: Request, token: str) -> Response:
     """Forget the entered PIN on this browser."""
-    visit = await start(request)
-    loaded = await load(visit.runtime, token)
-    if loaded is None:
-        return visit.not_found()
-    form = await request.form()
-    if not visit.csrf_ok(form, token):
-        return card_page(visit, loaded, status=403, error=visit.t("form_expired"))
+    started = await _customer_form(request, token)
+    if isinstance(started, Response):
+        return started
+    visit = started[0]
     visit.set_cookie(COOKIE_SESSION, "", path=f"/s/{token}", max_age=0)
     return visit.redirect(f"/s/{token}")
 
