@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -186,14 +185,3 @@ async def _lookup(runtime: Runtime, key: str) -> Principal | None:
             runtime.key_cache.clear()
         runtime.key_cache[key] = (time.monotonic() + ttl, principal)
     return principal
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Parse a body that must be a JSON object; 1002 otherwise."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise StampbookError(Code.MALFORMED_BODY) from exc
-    if not isinstance(value, dict):
-        raise StampbookError(Code.MALFORMED_BODY)
-    return value

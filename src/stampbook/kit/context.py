@@ -11,7 +11,6 @@ from stampbook.kit.clock import utc_naive
 
 SOURCE_API = "API"
 SOURCE_ONSITE = "ONSITE"
-SOURCE_PAGE = "PAGE"
 SOURCE_CLI = "CLI"
 
 

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
-from stampbook.kit.errors import Code, StampbookError, message_for
+from stampbook.kit.errors import Code, StampbookError
 
 OK_NULL_BODY = b'{"code":0,"message":"","result":null}'
 
@@ -67,6 +67,5 @@ __all__ = [
     "envelope",
     "error_body",
     "error_response",
-    "message_for",
     "ok",
 ]

@@ -39,8 +39,6 @@ class Code(IntEnum):
     ONSITE_LOCKED = 2010
     TOO_SOON = 2011
     INVALID_PERIOD = 2012
-    PIN_WRONG = 2013
-    PIN_LOCKED = 2014
     CARD_NOT_FOUND = 2101
     CARD_IN_USE = 2102
     MAX_STAMPS_BELOW_COUNT = 2103
@@ -158,12 +156,6 @@ CODES: dict[Code, CodeInfo] = {
         200,
         "endYmd must not be before strtYmd nor more than 5 years from today.",
         "종료일은 시작일보다 빠르거나 오늘부터 5년을 넘을 수 없습니다.",
-    ),
-    Code.PIN_WRONG: CodeInfo(200, "The PIN is wrong.", "PIN이 올바르지 않습니다."),
-    Code.PIN_LOCKED: CodeInfo(
-        200,
-        "Too many wrong PINs; try again later.",
-        "PIN을 너무 많이 틀렸습니다. 잠시 후 다시 시도하세요.",
     ),
     Code.CARD_NOT_FOUND: CodeInfo(200, "Card not found.", "카드를 찾을 수 없습니다."),
     Code.CARD_IN_USE: CodeInfo(
