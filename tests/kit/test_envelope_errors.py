@@ -121,13 +121,14 @@ async def test_an_unknown_path_is_404_and_a_wrong_verb_405(api: Api) -> None:
 async def test_an_unexpected_failure_is_the_500_envelope_not_a_trace(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stampbook.stamps import service
+    from stampbook.stamps import rules
 
-    async def broken(*args: Any, **kwargs: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(service, "validate", broken)
-    response = await api.call("GET", "validate", params={"stampIdx": 1})
+    stamp_idx = await api.stamp()
+    monkeypatch.setattr(rules, "usability_refusal", broken)
+    response = await api.call("GET", "validate", params={"stampIdx": stamp_idx})
     body = assert_envelope(response, 500, 1901)
     assert "boom" not in response.text and "Traceback" not in response.text
     assert body["message"]

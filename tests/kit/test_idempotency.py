@@ -93,6 +93,24 @@ async def test_a_retried_add_replays_the_first_answer_and_adds_nothing(
     assert added_messages == 1
 
 
+async def test_a_refused_add_is_replayed_even_once_the_rule_would_allow_it(api: Api) -> None:
+    # The accepted-add path tries the conditional UPDATE before it records the
+    # key: here the UPDATE succeeds, the key is found taken, and the whole
+    # attempt must vanish so that the stored refusal answers.
+    stamp_idx = await api.stamp(await api.card(minIntervalSec=60))
+    assert await api.add(stamp_idx) == 0
+    refused = await put_add(api, stamp_idx, key="too-soon")
+    assert envelope(refused) == (200, 2011)
+
+    api.clock.advance(seconds=61)
+    retry = await put_add(api, stamp_idx, key="too-soon")
+
+    assert (retry.status_code, retry.content) == (refused.status_code, refused.content)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert await api.count(stamp_idx) == 1
+    assert [e["action"] for e in await api.history(stamp_idx)] == ["ADD", "CREATE"]
+
+
 async def test_a_retried_create_returns_the_same_stamp_and_issues_one(api: Api) -> None:
     card_idx = await api.card()
     body = {"cardIdx": card_idx, "strtYmd": str(api.today), "endYmd": str(api.today)}

@@ -3,6 +3,8 @@ and a refused or failed change queues nothing."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -100,6 +102,77 @@ async def test_every_verb_queues_its_event_with_explicit_counts(api: Api, hooks:
     assert event_idxs[8] is None
 
 
+TRICKY_TEXT = 'Zoë "the regular" \\ 김민지\n\ttab \u2028 <b>&</b>'
+
+
+@pytest.mark.parametrize(
+    ("card_fields", "stamp_fields", "timezone"),
+    [
+        ({}, {}, None),
+        (
+            {"cardTtl": TRICKY_TEXT, "url": "https://shop.example/", "stampImgUrl": "https://i/x.png"},
+            {"domain": "https://cafe.example//", "memo": TRICKY_TEXT, "userNm": TRICKY_TEXT,
+             "userEtc1": "", "userEml": "a@b.example"},
+            "Asia/Seoul",
+        ),
+        ({"onsiteYn": "Y", "onsitePwd": "1234"}, {"userPhnno": "010-5678"}, "America/St_Johns"),
+    ],
+)  # fmt: skip
+async def test_an_add_queues_the_stamp_exactly_as_validate_shows_it(
+    app: Any,
+    api: Api,
+    hooks: Hooks,
+    card_fields: dict[str, Any],
+    stamp_fields: dict[str, Any],
+    timezone: str | None,
+) -> None:
+    # PostgreSQL renders an accepted add's payload inside its one statement
+    # (stamps/hot_path.py); it must match the Python rendering field for field.
+    if timezone is not None:
+        await set_timezone(app, api, timezone)
+    webhook_idx, _ = await hooks.create(RECEIVER)
+    card_idx = await api.card(maxStamps=2, **card_fields)
+    stamp_idx = await api.stamp(card_idx, **stamp_fields)
+    await api.add(stamp_idx)
+    first_view = await api.ok("GET", "validate", params={"stampIdx": stamp_idx})
+    await api.add(stamp_idx)
+    full_view = await api.ok("GET", "validate", params={"stampIdx": stamp_idx})
+    ledger = [event["eventIdx"] for event in reversed(await api.history(stamp_idx))]
+
+    log = await hooks.log(webhook_idx)
+    assert kinds(log) == ["stamp.created", "stamp.added", "stamp.added", "stamp.completed"]
+    for message, view, stamps_after, event_idx in zip(
+        log[1:], [first_view, full_view, full_view], [1, 2, 2], ledger[1:] + ledger[2:], strict=True
+    ):
+        payload = message["payload"]
+        assert list(payload) == ["type", "timestamp", "data"]
+        assert payload["type"] == message["eventType"]
+        assert payload["timestamp"] == log[0]["payload"]["timestamp"]  # the clock is frozen
+        assert payload["data"] == {
+            **view,
+            "stampsBefore": stamps_after - 1,
+            "stampsAfter": stamps_after,
+            "source": "API",
+            "eventIdx": event_idx,
+        }
+        assert list(payload["data"]) == list(log[0]["payload"]["data"])
+
+
+async def set_timezone(app: Any, api: Api, timezone: str) -> None:
+    from sqlalchemy import select
+
+    from stampbook.accounts import service as accounts
+    from stampbook.db.schema import account
+
+    async with app.state.runtime.db.write() as conn:
+        name = (
+            await conn.execute(
+                select(account.c.name).where(account.c.account_idx == api.account_idx)
+            )
+        ).scalar_one()
+        await accounts.set_account_options(conn, name=name, timezone=timezone)
+
+
 async def test_the_reward_marked_used_by_update_is_a_use(api: Api, hooks: Hooks) -> None:
     webhook_idx, _ = await hooks.create(RECEIVER, events=["stamp.used", "stamp.updated"])
     stamp_idx = await api.stamp()
@@ -167,25 +240,62 @@ async def test_a_refused_change_queues_nothing(api: Api, hooks: Hooks) -> None:
     assert len(await hooks.log(webhook_idx)) == before
 
 
-async def test_a_write_that_fails_after_queueing_leaves_no_message(
-    api: Api, hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+@asynccontextmanager
+async def failing_outbox(db: Any) -> AsyncIterator[None]:
+    """Make every outbox INSERT fail inside the database (a trigger), as a full
+    disk would: the failure comes after the stamp change and the ledger row."""
+    if db.is_sqlite:
+        install = [
+            "CREATE TRIGGER test_outbox_fails BEFORE INSERT ON webhook_message "
+            "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+        ]
+        remove = ["DROP TRIGGER test_outbox_fails"]
+    else:
+        install = [
+            "CREATE FUNCTION test_outbox_fails() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+            "CREATE TRIGGER test_outbox_fails BEFORE INSERT ON webhook_message "
+            "FOR EACH ROW EXECUTE FUNCTION test_outbox_fails()",
+        ]
+        remove = [
+            "DROP TRIGGER test_outbox_fails ON webhook_message",
+            "DROP FUNCTION test_outbox_fails()",
+        ]
+    async with db.write() as conn:
+        for statement in install:
+            await conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        async with db.write() as conn:
+            for statement in remove:
+                await conn.exec_driver_sql(statement)
+
+
+@pytest.mark.parametrize("verb", ["add", "remove"])
+async def test_a_write_whose_outbox_insert_fails_changes_nothing_and_keeps_no_key(
+    app: Any, api: Api, hooks: Hooks, verb: str
 ) -> None:
     webhook_idx, _ = await hooks.create(RECEIVER)
     stamp_idx = await api.stamp()
+    await api.add(stamp_idx)
     before = await hooks.log(webhook_idx)
-    real_enqueue = outbox.enqueue
+    history = await api.ok("GET", "history", params={"stampIdx": stamp_idx})
+    keyed = {"Idempotency-Key": f"outbox-fails-{verb}-{stamp_idx}"}
 
-    async def enqueue_then_fail(*args: Any, **kwargs: Any) -> None:
-        await real_enqueue(*args, **kwargs)
-        raise RuntimeError("the disk is full")
-
-    monkeypatch.setattr(outbox, "enqueue", enqueue_then_fail)
-    response = await api.call("PUT", "add", json={"stampIdx": stamp_idx})
-    monkeypatch.undo()
+    async with failing_outbox(app.state.runtime.db):
+        response = await api.call("PUT", verb, json={"stampIdx": stamp_idx}, headers=keyed)
 
     assert response.status_code == 500 and response.json()["code"] == 1901
+    assert "disk" not in response.text
     assert await hooks.log(webhook_idx) == before
-    assert await api.count(stamp_idx) == 0
+    assert await api.count(stamp_idx) == 1
+    assert await api.ok("GET", "history", params={"stampIdx": stamp_idx}) == history
+    # The key was not kept either: once the fault is gone, the retry writes once.
+    retried = await api.call("PUT", verb, json={"stampIdx": stamp_idx}, headers=keyed)
+    assert retried.json()["code"] == 0 and "Idempotent-Replayed" not in retried.headers
+    assert await api.count(stamp_idx) == (2 if verb == "add" else 0)
+    assert len(await hooks.log(webhook_idx)) == len(before) + 1
 
 
 async def test_settled_messages_are_purged_after_the_retention_and_pending_ones_never(

@@ -29,6 +29,11 @@ from stampbook.kit.runtime import Runtime
 
 T = TypeVar("T")
 ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
+# A write done whole on the driver connection (stamps/hot_path.py): given the
+# context and the request's fingerprint (None without a key), True when it
+# wrote, False when it changed nothing and the general path must answer.
+HotWrite = Callable[[CallContext, str | None], Awaitable[bool]]
+HotRead = Callable[[CallContext], Awaitable[Any]]
 
 AUTH_SCHEME = "apikey"
 RATE_LIMIT_HEADERS_STATE = "ratelimit_headers"
@@ -74,6 +79,27 @@ class Call:
         async with self.runtime.db.read() as conn:
             result = await service(conn, self.context())
         return ok(result)
+
+    async def read_hot(self, hot: HotRead, service: ServiceCall) -> Response:
+        """``read`` through a driver-level function where the database has that
+        path (see ``Database.has_driver_path``), else through ``service``."""
+        if not self.runtime.db.has_driver_path:
+            return await self.read(service)
+        return ok(await hot(self.context()))
+
+    async def write_hot(self, hot: HotWrite, service: ServiceCall, *, params: object) -> Response:
+        """``write`` whose common case, an accepted change with a null result, is
+        tried first by ``hot``; anything else (a refusal, a replay, a reused
+        key) is answered by ``write`` with ``service``, as if ``hot`` had not run.
+        """
+        key = idempotency.validate_key(self.request.headers.get(idempotency.HEADER))
+        fingerprint = None
+        if key is not None:
+            request = self.request
+            fingerprint = idempotency.fingerprint(request.method, request.url.path, params)
+        if await hot(self.context(idempotency_key=key), fingerprint):
+            return ok()
+        return await self.write(service, params=params)
 
     async def write(self, service: ServiceCall, *, params: object) -> Response:
         """Run a write in one transaction, exactly once per Idempotency-Key.

@@ -94,13 +94,13 @@ async def insert_stamp(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any
 # per call: SQLAlchemy then reuses their cache key (memoised on the statement
 # object) and compiled form instead of rebuilding and re-hashing the whole
 # expression tree on every request. The SQL sent is the same.
-_VIEW_BY_IDX = _VIEW_SELECT.where(
+VIEW_BY_IDX = _VIEW_SELECT.where(
     stamp.c.stamp_idx == bindparam("p_stamp_idx"),
     stamp.c.account_idx == bindparam("p_account_idx"),
 )
-_VIEW_BY_IDX_FOR_UPDATE = _VIEW_BY_IDX.with_for_update(of=stamp)
+VIEW_BY_IDX_FOR_UPDATE = VIEW_BY_IDX.with_for_update(of=stamp)
 
-_ADD_ONE = (
+ADD_ONE = (
     update(stamp)
     .where(
         stamp.c.stamp_idx == bindparam("p_stamp_idx"),
@@ -119,13 +119,20 @@ _ADD_ONE = (
 )
 
 _INSERT_EVENT = insert(stamp_event).returning(stamp_event.c.event_idx)
+# The same, with every value a bound parameter named after its column (the
+# hot path runs it precompiled, kit/driver.py).
+INSERT_EVENT_VALUES = (
+    insert(stamp_event)
+    .values({c.name: bindparam(c.name) for c in stamp_event.c if c.name != "event_idx"})
+    .returning(stamp_event.c.event_idx)
+)
 
 
 async def view(
     conn: AsyncConnection, *, account_idx: int, stamp_idx: int, for_update: bool = False
 ) -> Row[Any] | None:
     """The stamp with its card, or None when not in this account."""
-    query = _VIEW_BY_IDX_FOR_UPDATE if for_update else _VIEW_BY_IDX
+    query = VIEW_BY_IDX_FOR_UPDATE if for_update else VIEW_BY_IDX
     params = {"p_stamp_idx": stamp_idx, "p_account_idx": account_idx}
     return (await conn.execute(query, params)).first()
 
@@ -155,7 +162,7 @@ async def add_one(
         "p_today": today,
         "p_now_ms": now_ms,
     }
-    return (await conn.execute(_ADD_ONE, params)).first()
+    return (await conn.execute(ADD_ONE, params)).first()
 
 
 async def remove_one(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> Row[Any] | None:

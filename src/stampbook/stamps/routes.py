@@ -19,7 +19,7 @@ from stampbook.kit.params import (
     OptionalQueryIdx,
     QueryIdx,
 )
-from stampbook.stamps import service
+from stampbook.stamps import hot_path, service
 from stampbook.stamps.schemas import CreateStamp, RedeemStamp, StampRef, UpdateStamp
 
 router = APIRouter(prefix="/api/stamp/v1", tags=["stamps"])
@@ -89,8 +89,13 @@ async def create_stamp(body: CreateStamp, call: Call = Depends(authenticate)) ->
 @router.put("/add", responses=responses_for(None))
 async def add_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Response:
     """Add exactly one stamp, if every rule allows it."""
-    return await call.write(
-        lambda conn, ctx: service.add(conn, ctx, stamp_idx=body.stampIdx), params=body.sent()
+    db = call.runtime.db
+    return await call.write_hot(
+        lambda ctx, fingerprint: hot_path.try_add(
+            db, ctx, stamp_idx=body.stampIdx, fingerprint=fingerprint
+        ),
+        lambda conn, ctx: service.add(conn, ctx, stamp_idx=body.stampIdx),
+        params=body.sent(),
     )
 
 
@@ -120,7 +125,11 @@ async def delete_stamp(stampIdx: QueryIdx, call: Call = Depends(authenticate)) -
 @router.get("/validate", responses=responses_for(StampView))
 async def validate_stamp(stampIdx: QueryIdx, call: Call = Depends(authenticate)) -> Response:
     """The stamp, when it exists, is active, within its dates and not redeemed."""
-    return await call.read(lambda conn, ctx: service.validate(conn, ctx, stamp_idx=stampIdx))
+    db = call.runtime.db
+    return await call.read_hot(
+        lambda ctx: hot_path.validate(db, ctx, stamp_idx=stampIdx),
+        lambda conn, ctx: service.validate(conn, ctx, stamp_idx=stampIdx),
+    )
 
 
 @router.put("/redeem", responses=responses_for(None))

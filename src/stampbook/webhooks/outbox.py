@@ -60,7 +60,7 @@ def build_payload(
 # Built once with bound parameters (the statement runs on every stamp change;
 # rebuilding it per call was the largest item of an add's profile, see
 # bench/README.md). The SQL sent is the same as before.
-_ENQUEUE = insert(webhook_message).from_select(
+ENQUEUE = insert(webhook_message).from_select(
     [
         "msg_id",
         "webhook_idx",
@@ -101,6 +101,26 @@ _ENQUEUE = insert(webhook_message).from_select(
 )
 
 
+def enqueue_values(
+    ctx: CallContext, *, event_type: str, card_idx: int, stamp_idx: int, payload: bytes
+) -> dict[str, Any]:
+    """``ENQUEUE``'s parameters for one event of one stamp."""
+    now = ctx.now_naive
+    return {
+        "p_msg_prefix": f"msg_{secrets.token_hex(12)}_",
+        "p_account_idx": ctx.account_idx,
+        "p_stamp_idx": stamp_idx,
+        "p_event_type": event_type,
+        "p_payload": payload.decode(),
+        "p_status": "pending",
+        "p_attempts": 0,
+        "p_next_attempt_at": now,
+        "p_created_at": now,
+        "p_card_idx": card_idx,
+        "p_event_pattern": f",{event_type},",
+    }
+
+
 async def enqueue(
     conn: AsyncConnection,
     ctx: CallContext,
@@ -111,20 +131,7 @@ async def enqueue(
     payload: bytes,
 ) -> None:
     """Write one message per matching, active endpoint of the account."""
-    now = ctx.now_naive
-    await conn.execute(
-        _ENQUEUE,
-        {
-            "p_msg_prefix": f"msg_{secrets.token_hex(12)}_",
-            "p_account_idx": ctx.account_idx,
-            "p_stamp_idx": stamp_idx,
-            "p_event_type": event_type,
-            "p_payload": payload.decode(),
-            "p_status": "pending",
-            "p_attempts": 0,
-            "p_next_attempt_at": now,
-            "p_created_at": now,
-            "p_card_idx": card_idx,
-            "p_event_pattern": f",{event_type},",
-        },
+    values = enqueue_values(
+        ctx, event_type=event_type, card_idx=card_idx, stamp_idx=stamp_idx, payload=payload
     )
+    await conn.execute(ENQUEUE, values)

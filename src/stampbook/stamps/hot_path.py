@@ -1,0 +1,309 @@
+"""The add and the validate on the driver's own connection: the lunch-rush paths.
+
+An accepted add is the service's most frequent write. ``try_add`` does it
+whole (Idempotency-Key row with its stored response, conditional UPDATE,
+ledger row, outbox messages) in the fewest steps each database allows:
+
+- PostgreSQL: **one statement**, data-modifying CTEs in autocommit, so one
+  round trip and one implicit transaction. The webhook payload is rendered by
+  the statement itself (``json_build_object``, the same fields, order and
+  formatting as ``views.render_stamp`` and ``outbox.build_payload``; a test
+  compares the two).
+- SQLite: the same steps as separate statements inside one ``BEGIN
+  IMMEDIATE`` transaction on the inline ``sqlite3`` connection.
+
+It only ever takes the path where the add is accepted. When a rule refuses,
+the key already exists (a retry, a concurrent twin, a reused key) or the
+database reports a deadlock, it changes nothing and returns False, and the
+caller answers through the general path (``Call.write`` with
+``service.add``), which claims the key first, replays, or diagnoses the
+refusal. Exactly-once holds on both: on PostgreSQL the key row is inserted
+by the same statement as the UPDATE, so a twin's committed key makes the
+whole statement fail on the unique index and roll back; on SQLite, writers
+are serialised and the key is claimed before the UPDATE.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from typing import Any
+
+import asyncpg
+from sqlalchemy import BigInteger, Integer, bindparam, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from stampbook.db.schema import idempotency_key
+from stampbook.kit.clock import format_ymdt
+from stampbook.kit.context import CallContext
+from stampbook.kit.db import Database
+from stampbook.kit.driver import DriverStatement
+from stampbook.kit.envelope import OK_NULL_BODY
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.stamps import repository as repo
+from stampbook.stamps import rules
+from stampbook.stamps.service import ACTION_ADD, state_of
+from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, PAYLOAD_VERSION, render_stamp
+from stampbook.webhooks import outbox
+
+# The response an accepted add stores for replay, as Call.write stores it.
+ADD_STATUS = 200
+ADD_BODY = OK_NULL_BODY
+
+_STAMP_DOMAIN = "rtrim(coalesce(nullif(upd.domain, ''), CAST(:public_url AS text)), '/')"
+_DATE = "to_char({}, 'YYYY-MM-DD')"
+
+# The payload, field for field as outbox.build_payload(render_stamp(row)) writes it.
+_PAYLOAD_FIELDS = (
+    ("stampIdx", "upd.stamp_idx"),
+    ("domain", _STAMP_DOMAIN),
+    ("cardIdx", "upd.card_idx"),
+    ("cardNm", "upd.card_nm"),
+    ("cardTtl", "upd.card_ttl"),
+    ("stamps", "upd.stamps"),
+    ("maxStamps", "upd.max_stamps"),
+    ("stampUrl", f"{_STAMP_DOMAIN} || '/s/' || upd.token"),
+    ("url", "upd.url"),
+    ("strtYmd", _DATE.format("upd.strt_ymd")),
+    ("endYmd", _DATE.format("upd.end_ymd")),
+    ("onsiteYn", "upd.onsite_yn"),
+    ("onsitePwd", "upd.onsite_pwd"),
+    ("memo", "upd.memo"),
+    ("activeYn", "upd.active_yn"),
+    ("userId", "upd.user_id"),
+    ("userNm", "upd.user_nm"),
+    ("userPhnno", "upd.user_phnno"),
+    ("userEml", "upd.user_eml"),
+    ("userEtc1", "upd.user_etc1"),
+    ("userEtc2", "upd.user_etc2"),
+    (
+        "stampImgUrl",
+        "coalesce(nullif(upd.stamp_img_url, ''), "
+        f"CAST(:public_url AS text) || '{DEFAULT_STAMP_IMAGE_PATH}')",
+    ),
+    (
+        "regYmdt",
+        "to_char(timezone(CAST(:zone AS text), upd.reg_ymdt AT TIME ZONE 'UTC'), "
+        "'YYYY-MM-DD HH24:MI:SS')",
+    ),
+    ("payloadVersion", f"'{PAYLOAD_VERSION}'"),
+    ("stampsBefore", "upd.stamps - 1"),
+    ("stampsAfter", "upd.stamps"),
+    ("source", "CAST(:source AS text)"),
+    ("eventIdx", "ledger.event_idx"),
+)
+_PAYLOAD_SQL = (
+    "json_build_object('type', kind.event_type, 'timestamp', CAST(:timestamp AS text), "
+    "'data', json_build_object("
+    + ", ".join(f"'{name}', {sql}" for name, sql in _PAYLOAD_FIELDS)
+    + "))"
+)
+
+_ADD_POSTGRESQL = DriverStatement(
+    text(
+        f"""
+WITH upd AS (
+    UPDATE stamp SET stamps = stamp.stamps + 1, last_add_ms = :now_ms
+    FROM card
+    WHERE stamp.stamp_idx = :stamp_idx AND stamp.account_idx = :account_idx
+      AND card.card_idx = stamp.card_idx
+      AND stamp.active_yn = 'Y' AND stamp.use_yn = 'N'
+      AND stamp.strt_ymd <= :today AND stamp.end_ymd >= :today
+      AND stamp.stamps < stamp.max_stamps
+      AND (card.min_interval_sec <= 0 OR stamp.last_add_ms IS NULL
+           OR stamp.last_add_ms + card.min_interval_sec * 1000 <= :now_ms)
+    RETURNING stamp.stamp_idx, stamp.card_idx, stamp.token, stamp.domain, stamp.stamps,
+        stamp.strt_ymd, stamp.end_ymd, stamp.active_yn, stamp.memo, stamp.user_id,
+        stamp.user_nm, stamp.user_phnno, stamp.user_eml, stamp.user_etc1, stamp.user_etc2,
+        stamp.reg_ymdt, card.card_nm, card.card_ttl, card.max_stamps, card.url,
+        card.stamp_img_url, card.onsite_yn, card.onsite_pwd
+),
+claimed AS (
+    INSERT INTO idempotency_key
+        (account_idx, idem_key, fingerprint, status_code, response_body, created_at)
+    SELECT :account_idx, CAST(:idem_key AS text), CAST(:fingerprint AS text),
+        CAST(:status_code AS integer), CAST(:response_body AS bytea), CAST(:now AS timestamp)
+    FROM upd
+    WHERE CAST(:idem_key AS text) IS NOT NULL
+),
+ledger AS (
+    INSERT INTO stamp_event (account_idx, stamp_idx, card_idx, action, stamps_before,
+        stamps_after, source, key_idx, idempotency_key, reg_ymdt)
+    SELECT :account_idx, upd.stamp_idx, upd.card_idx, '{ACTION_ADD}', upd.stamps - 1,
+        upd.stamps, CAST(:source AS text), CAST(:key_idx AS bigint), CAST(:idem_key AS text),
+        CAST(:now AS timestamp)
+    FROM upd
+    RETURNING event_idx
+),
+messages AS (
+    INSERT INTO webhook_message (msg_id, webhook_idx, account_idx, stamp_idx, event_type,
+        payload, status, attempts, next_attempt_at, created_at)
+    SELECT kind.msg_prefix || CAST(endpoint.webhook_idx AS text), endpoint.webhook_idx,
+        :account_idx, upd.stamp_idx, kind.event_type, CAST({_PAYLOAD_SQL} AS text),
+        'pending', 0, CAST(:now AS timestamp), CAST(:now AS timestamp)
+    FROM upd
+    CROSS JOIN ledger
+    CROSS JOIN (VALUES (1, '{outbox.STAMP_ADDED}', CAST(:added_prefix AS text)),
+                       (2, '{outbox.STAMP_COMPLETED}', CAST(:completed_prefix AS text)))
+        AS kind (position, event_type, msg_prefix)
+    JOIN webhook_endpoint AS endpoint
+      ON endpoint.account_idx = :account_idx AND endpoint.active_yn = 'Y'
+     AND (endpoint.card_idx IS NULL OR endpoint.card_idx = upd.card_idx)
+     AND (endpoint.events IS NULL
+          OR strpos(endpoint.events, ',' || kind.event_type || ',') > 0)
+    WHERE kind.position = 1 OR upd.stamps >= upd.max_stamps
+    -- The ids follow this order: a stamp's "added" is delivered before its "completed".
+    ORDER BY kind.position, endpoint.webhook_idx
+)
+SELECT upd.stamps FROM upd
+"""
+    )
+    .bindparams(
+        bindparam("stamp_idx", type_=BigInteger),
+        bindparam("account_idx", type_=BigInteger),
+        bindparam("now_ms", type_=BigInteger),
+    )
+    .columns(stamps=Integer),
+    name="Added",
+)
+
+_CLAIM_SQLITE = DriverStatement(
+    sqlite_insert(idempotency_key)
+    .values(
+        account_idx=bindparam("account_idx"),
+        idem_key=bindparam("idem_key"),
+        fingerprint=bindparam("fingerprint"),
+        status_code=bindparam("status_code"),
+        response_body=bindparam("response_body"),
+        created_at=bindparam("now"),
+    )
+    .on_conflict_do_nothing()
+    .returning(idempotency_key.c.idem_key)
+)
+_ADD_ONE = DriverStatement(repo.ADD_ONE, name="StampView")
+_INSERT_EVENT = DriverStatement(repo.INSERT_EVENT_VALUES, name="Event")
+_ENQUEUE = DriverStatement(outbox.ENQUEUE)
+_VIEW_BY_IDX = DriverStatement(repo.VIEW_BY_IDX, name="StampView")
+
+
+class _NotAdded(Exception):
+    """The add was not accepted here: roll back and let the general path answer."""
+
+
+async def try_add(
+    db: Database, ctx: CallContext, *, stamp_idx: int, fingerprint: str | None
+) -> bool:
+    """Add one stamp, with its key row, ledger row and outbox messages, if every
+    rule allows it now; True when it did. False changes nothing."""
+    if not db.has_driver_path:
+        return False
+    values = {
+        "stamp_idx": stamp_idx,
+        "account_idx": ctx.account_idx,
+        "now_ms": ctx.now_ms,
+        "today": ctx.today,
+        "now": ctx.now_naive,
+        "idem_key": ctx.idempotency_key,
+        "fingerprint": fingerprint,
+        "status_code": ADD_STATUS,
+        "response_body": ADD_BODY,
+        "source": ctx.source,
+        "key_idx": ctx.key_idx,
+    }
+    if db.is_sqlite:
+        try:
+            async with db.driver_write() as conn:
+                await _add_sqlite(conn, ctx, values)
+        except _NotAdded:
+            return False
+        return True
+    values.update(
+        added_prefix=_message_prefix(),
+        completed_prefix=_message_prefix(),
+        timestamp=format_ymdt(ctx.now_naive, ctx.zone),
+        public_url=ctx.public_url,
+        zone=ctx.zone.key,
+    )
+    try:
+        async with db.driver() as conn:
+            return await _ADD_POSTGRESQL.first(conn, values) is not None
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        # The key exists (or a twin holding it waits for this row): the whole
+        # statement rolled back; the general path replays or refuses.
+        return False
+
+
+async def _add_sqlite(conn: sqlite3.Connection, ctx: CallContext, values: dict[str, Any]) -> None:
+    if ctx.idempotency_key is not None and await _CLAIM_SQLITE.first(conn, values) is None:
+        raise _NotAdded
+    after = await _ADD_ONE.first(
+        conn,
+        {
+            "p_stamp_idx": values["stamp_idx"],
+            "p_account_idx": values["account_idx"],
+            "p_today": values["today"],
+            "p_now_ms": values["now_ms"],
+        },
+    )
+    if after is None:
+        raise _NotAdded
+    event = await _INSERT_EVENT.first(
+        conn,
+        {
+            "account_idx": ctx.account_idx,
+            "stamp_idx": after.stamp_idx,
+            "card_idx": after.card_idx,
+            "action": ACTION_ADD,
+            "stamps_before": after.stamps - 1,
+            "stamps_after": after.stamps,
+            "source": ctx.source,
+            "key_idx": ctx.key_idx,
+            "idempotency_key": ctx.idempotency_key,
+            "reg_ymdt": values["now"],
+        },
+    )
+    assert event is not None
+    completed = after.stamps >= after.max_stamps
+    view = render_stamp(after, public_url=ctx.public_url, zone=ctx.zone)
+    timestamp = format_ymdt(values["now"], ctx.zone)
+    for event_type in (
+        (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED) if completed else (outbox.STAMP_ADDED,)
+    ):
+        payload = outbox.build_payload(
+            event_type,
+            timestamp=timestamp,
+            stamp_view=view,
+            stamps_before=after.stamps - 1,
+            stamps_after=after.stamps,
+            source=ctx.source,
+            event_idx=event.event_idx,
+        )
+        await _ENQUEUE.run(
+            conn,
+            outbox.enqueue_values(
+                ctx,
+                event_type=event_type,
+                card_idx=after.card_idx,
+                stamp_idx=after.stamp_idx,
+                payload=payload,
+            ),
+        )
+
+
+def _message_prefix() -> str:
+    return f"msg_{secrets.token_hex(12)}_"
+
+
+async def validate(db: Database, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
+    """validate's result: the stamp when it exists, is active, within its dates
+    and not redeemed (the same rules and view as ``service.validate``)."""
+    async with db.driver() as conn:
+        row = await _VIEW_BY_IDX.first(
+            conn, {"p_stamp_idx": stamp_idx, "p_account_idx": ctx.account_idx}
+        )
+    if row is None:
+        raise StampbookError(Code.STAMP_NOT_FOUND)
+    refusal = rules.usability_refusal(state_of(row), ctx.today)
+    if refusal is not None:
+        raise StampbookError(refusal)
+    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
