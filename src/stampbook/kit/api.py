@@ -96,7 +96,7 @@ class Call:
         fingerprint = None
         if key is not None:
             request = self.request
-            fingerprint = idempotency.fingerprint(request.method, request.url.path, params)
+            fingerprint = idempotency.fingerprint(request.method, request.scope["path"], params)
         if await hot(self.context(idempotency_key=key), fingerprint):
             return ok()
         return await self.write(service, params=params)
@@ -114,7 +114,7 @@ class Call:
         async with db.write() as conn:
             if key is not None:
                 fingerprint = idempotency.fingerprint(
-                    self.request.method, self.request.url.path, params
+                    self.request.method, self.request.scope["path"], params
                 )
                 claimed = await idempotency.claim(
                     conn,

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncTransaction,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from stampbook.config import async_database_url
@@ -86,6 +87,14 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, inline=self._inline)
             self._write_lock = asyncio.Lock()
+        # The hot paths' driver connections (``driver()``): an engine of their
+        # own, whose connections stay checked out in a small pool of ours.
+        driver_engine = create_async_engine(
+            self.url, **kwargs, **({} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
+        )
+        if self.is_sqlite:
+            _configure_sqlite(driver_engine, inline=self._inline)
+        self._drivers = DriverPool(driver_engine, pool_size)
 
     @property
     def dialect(self) -> str:
@@ -126,16 +135,17 @@ class Database:
         own CPU, which on the add and validate paths is most of a request.
         """
         async with _translate_unavailable():
-            pooled = await self._read_engine.raw_connection()
+            pooled = await self._drivers.acquire()
             try:
                 driver = pooled.driver_connection
                 yield driver._conn if self._inline else driver  # type: ignore[union-attr]
             except _LOST_CONNECTION as exc:
-                pooled.invalidate(exc)
+                await self._drivers.discard(pooled, exc)
                 raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-            finally:
-                # In a greenlet: returning it may roll back through the adapter.
-                await greenlet_spawn(pooled.close)
+            except BaseException:
+                self._drivers.release(pooled)
+                raise
+            self._drivers.release(pooled)
 
     @asynccontextmanager
     async def driver_write(self) -> AsyncIterator[Any]:
@@ -194,9 +204,62 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        await self._drivers.close()
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
+
+
+class DriverPool:
+    """Driver connections held checked out of an engine's pool, handed out by
+    a queue of our own.
+
+    SQLAlchemy's checkout and return cost two greenlet switches and its pool
+    bookkeeping, about a tenth of a validate's CPU (bench/README.md). Its
+    engine still opens, invalidates and closes the connections; only the
+    borrowing between requests is ours. At most ``size`` are open; a caller
+    past that waits for one, up to the engine's pool timeout.
+    """
+
+    def __init__(self, engine: AsyncEngine, size: int) -> None:
+        self._engine = engine
+        self._size = size
+        self._open = 0
+        self._idle: asyncio.Queue[PoolProxiedConnection] = asyncio.Queue()
+
+    async def acquire(self) -> PoolProxiedConnection:
+        """An idle connection, a new one while fewer than ``size`` are open, or
+        the next one released (TimeoutError after the pool timeout)."""
+        try:
+            return self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+        if self._open < self._size:
+            self._open += 1
+            try:
+                return await self._engine.raw_connection()
+            except BaseException:
+                self._open -= 1
+                raise
+        async with asyncio.timeout(self._engine.pool.timeout()):  # type: ignore[attr-defined]
+            return await self._idle.get()
+
+    def release(self, pooled: PoolProxiedConnection) -> None:
+        """Give a connection back for the next request."""
+        self._idle.put_nowait(pooled)
+
+    async def discard(self, pooled: PoolProxiedConnection, exc: BaseException) -> None:
+        """Drop a connection found broken; the engine opens a fresh one next time."""
+        self._open -= 1
+        await greenlet_spawn(pooled.invalidate, exc)
+
+    async def close(self) -> None:
+        """Return every idle connection and close the engine's pool."""
+        while not self._idle.empty():
+            pooled = self._idle.get_nowait()
+            self._open -= 1
+            await greenlet_spawn(pooled.close)
+        await self._engine.dispose()
 
 
 # Driver errors that mean the connection itself is gone (the pool must drop it).
