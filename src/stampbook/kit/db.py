@@ -304,9 +304,20 @@ async def _translate_unavailable() -> AsyncIterator[None]:
     except OperationalError as exc:
         raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _sqlstate(exc) in RETRYABLE_SQLSTATES:
             raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
         raise
+
+
+# A deadlock or serialization failure rolled the transaction back: nothing
+# was written, and the same request sent again (same Idempotency-Key) is
+# answered correctly, which is what 1902 asks of the client.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return str(code) if code else None
 
 
 def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:

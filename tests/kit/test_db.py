@@ -1,0 +1,106 @@
+"""The database handle: what reaches the client when the database refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+from sqlalchemy import delete, insert, select
+
+from stampbook.db.schema import server_setting
+from stampbook.kit.db import Database
+from stampbook.kit.errors import Code, StampbookError
+
+
+async def test_a_deadlock_victim_is_answered_1902_and_keeps_nothing(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers: two transactions cannot deadlock")
+    db = Database(database_url, pool_size=2)
+    names = [f"test-deadlock-{secrets.token_hex(4)}-{side}" for side in "ab"]
+    try:
+        async with db.write() as conn:
+            await conn.execute(insert(server_setting), [{"name": n, "value": "0"} for n in names])
+        both_hold_one = asyncio.Barrier(2)
+
+        async def lock_in_order(first: str, second: str) -> str:
+            async with db.write() as conn:
+                for name in (first, second):
+                    await conn.execute(
+                        server_setting.update()
+                        .where(server_setting.c.name == name)
+                        .values(value=first)
+                    )
+                    if name == first:
+                        await both_hold_one.wait()
+            return first
+
+        outcomes = await asyncio.gather(
+            lock_in_order(names[0], names[1]),
+            lock_in_order(names[1], names[0]),
+            return_exceptions=True,
+        )
+
+        refused = [o for o in outcomes if isinstance(o, StampbookError)]
+        assert len(refused) == 1 and refused[0].code == Code.SERVICE_UNAVAILABLE
+        survivor = next(o for o in outcomes if isinstance(o, str))
+        async with db.read() as conn:
+            values = (await conn.execute(
+                select(server_setting.c.value).where(server_setting.c.name.in_(names))
+            )).scalars().all()  # fmt: skip
+        assert values == [survivor, survivor]  # the victim's first update is gone too
+    finally:
+        async with db.write() as conn:
+            await conn.execute(delete(server_setting).where(server_setting.c.name.in_(names)))
+        await db.dispose()
+
+
+async def test_the_driver_pool_lends_at_most_its_size_and_the_next_caller_waits(
+    database_url: str,
+) -> None:
+    db = Database(database_url, pool_size=1)
+    try:
+        lent = asyncio.Event()
+        give_back = asyncio.Event()
+
+        async def hold() -> None:
+            async with db.driver():
+                lent.set()
+                await give_back.wait()
+
+        holder = asyncio.create_task(hold())
+        await lent.wait()
+        waiter = asyncio.create_task(_select_one(db))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # the one connection is out
+
+        give_back.set()
+        assert await asyncio.wait_for(waiter, 5) == 1
+        await holder
+    finally:
+        await db.dispose()
+
+
+async def test_a_driver_connection_lost_is_answered_1902_then_replaced(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("an SQLite connection cannot be cut from outside")
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.driver() as conn:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+        async with db.write() as conn:
+            await conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend)})")
+
+        with pytest.raises(StampbookError) as refused:
+            await _select_one(db)
+        assert refused.value.code == Code.SERVICE_UNAVAILABLE
+        assert await _select_one(db) == 1  # a fresh connection took its place
+    finally:
+        await db.dispose()
+
+
+async def _select_one(db: Database) -> int:
+    async with db.driver() as conn:
+        if db.is_sqlite:
+            return int(conn.execute("SELECT 1").fetchone()[0])
+        return int(await conn.fetchval("SELECT 1"))
