@@ -111,6 +111,20 @@ async def test_a_refused_add_is_replayed_even_once_the_rule_would_allow_it(api: 
     assert [e["action"] for e in await api.history(stamp_idx)] == ["ADD", "CREATE"]
 
 
+async def test_a_refused_remove_is_replayed_even_once_there_is_a_stamp_to_take(api: Api) -> None:
+    stamp_idx = await api.stamp()
+    keyed = {"Idempotency-Key": "undo-nothing"}
+    refused = await api.call("PUT", "remove", json={"stampIdx": stamp_idx}, headers=keyed)
+    assert envelope(refused) == (200, 2007)
+
+    assert await api.add(stamp_idx) == 0
+    retry = await api.call("PUT", "remove", json={"stampIdx": stamp_idx}, headers=keyed)
+
+    assert (retry.status_code, retry.content) == (refused.status_code, refused.content)
+    assert await api.count(stamp_idx) == 1
+    assert [e["action"] for e in await api.history(stamp_idx)] == ["ADD", "CREATE"]
+
+
 async def test_a_retried_create_returns_the_same_stamp_and_issues_one(api: Api) -> None:
     card_idx = await api.card()
     body = {"cardIdx": card_idx, "strtYmd": str(api.today), "endYmd": str(api.today)}

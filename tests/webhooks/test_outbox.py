@@ -158,6 +158,30 @@ async def test_an_add_queues_the_stamp_exactly_as_validate_shows_it(
         assert list(payload["data"]) == list(log[0]["payload"]["data"])
 
 
+async def test_a_remove_queues_the_stamp_exactly_as_validate_shows_it(
+    app: Any, api: Api, hooks: Hooks
+) -> None:
+    await set_timezone(app, api, "Asia/Seoul")
+    webhook_idx, _ = await hooks.create(RECEIVER, events=["stamp.removed"])
+    stamp_idx = await api.stamp(await api.card(), memo=TRICKY_TEXT, domain="https://cafe.example/")
+    await api.add(stamp_idx)
+    await api.add(stamp_idx)
+    assert await api.code("PUT", "remove", json={"stampIdx": stamp_idx}) == 0
+    view = await api.ok("GET", "validate", params={"stampIdx": stamp_idx})
+    last_event = (await api.history(stamp_idx))[0]
+
+    [message] = await hooks.log(webhook_idx)
+    assert message["eventType"] == "stamp.removed"
+    assert message["payload"]["data"] == {
+        **view,
+        "stampsBefore": 2,
+        "stampsAfter": 1,
+        "source": "API",
+        "eventIdx": last_event["eventIdx"],
+    }
+    assert last_event["action"] == "REMOVE"
+
+
 async def set_timezone(app: Any, api: Api, timezone: str) -> None:
     from sqlalchemy import select
 

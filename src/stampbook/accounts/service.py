@@ -16,6 +16,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db.schema import account, api_key
+from stampbook.kit.db import Database
+from stampbook.kit.driver import DriverStatement
 
 KEY_PREFIX = "sk_"
 VISIBLE_PREFIX_LENGTH = 11
@@ -176,9 +178,22 @@ _PRINCIPAL_BY_HASH = (
 )
 
 
-async def principal_for_key(conn: AsyncConnection, *, key: str) -> Principal | None:
-    """Resolve a presented key to its principal; None when unknown or revoked."""
-    row = (await conn.execute(_PRINCIPAL_BY_HASH, {"p_key_hash": hash_key(key)})).first()
+_PRINCIPAL_BY_HASH_DRIVER = DriverStatement(_PRINCIPAL_BY_HASH, name="Principal")
+
+
+async def principal_for_key(db: Database, *, key: str) -> Principal | None:
+    """Resolve a presented key to its principal; None when unknown or revoked.
+
+    Runs on every request (unless cached), so on the driver connection where
+    the database has that path (kit/driver.py).
+    """
+    values = {"p_key_hash": hash_key(key)}
+    if db.has_driver_path:
+        async with db.driver() as conn:
+            row = await _PRINCIPAL_BY_HASH_DRIVER.first(conn, values)
+    else:
+        async with db.read() as conn:
+            row = (await conn.execute(_PRINCIPAL_BY_HASH, values)).first()
     if row is None:
         return None
     return Principal(

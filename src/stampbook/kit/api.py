@@ -9,6 +9,7 @@ codes) as committed envelopes, while any other error rolls everything back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -199,15 +200,21 @@ async def authenticate_unparsed(request: Request) -> StampbookError | None:
 
 async def _lookup(runtime: Runtime, key: str) -> Principal | None:
     ttl = runtime.settings.auth_cache_seconds
-    if ttl > 0:
-        cached = runtime.key_cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            principal: Principal | None = cached[1]
-            return principal
-    async with runtime.db.read() as conn:
-        principal = await principal_for_key(conn, key=key)
-    if ttl > 0:
-        if len(runtime.key_cache) > 10_000:
-            runtime.key_cache.clear()
-        runtime.key_cache[key] = (time.monotonic() + ttl, principal)
+    if ttl <= 0:
+        return await principal_for_key(runtime.db, key=key)
+    cached = runtime.key_cache.get(key)
+    if cached and cached[0] > time.monotonic():
+        principal: Principal | None = cached[1]
+        return principal
+    # One lookup per key at a time: when an entry expires under load, every
+    # request in flight would otherwise query the database at once.
+    pending = runtime.key_lookups.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(principal_for_key(runtime.db, key=key))
+        runtime.key_lookups[key] = pending
+        pending.add_done_callback(lambda _: runtime.key_lookups.pop(key, None))
+    principal = await asyncio.shield(pending)
+    if len(runtime.key_cache) > 10_000:
+        runtime.key_cache.clear()
+    runtime.key_cache[key] = (time.monotonic() + ttl, principal)
     return principal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ class Runtime:
     clock: Clock
     limiter: RateLimiter
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # Key lookups under way, shared by the requests that wait for them.
+    key_lookups: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:

@@ -118,6 +118,18 @@ ADD_ONE = (
     .returning(*_VIEW_RETURNING)
 )
 
+REMOVE_ONE = (
+    update(stamp)
+    .where(
+        stamp.c.stamp_idx == bindparam("p_stamp_idx"),
+        stamp.c.account_idx == bindparam("p_account_idx"),
+        stamp.c.use_yn == "N",
+        stamp.c.stamps > 0,
+    )
+    .values(stamps=stamp.c.stamps - 1)
+    .returning(*_VIEW_RETURNING)
+)
+
 _INSERT_EVENT = insert(stamp_event).returning(stamp_event.c.event_idx)
 # The same, with every value a bound parameter named after its column (the
 # hot path runs it precompiled, kit/driver.py).
@@ -167,18 +179,8 @@ async def add_one(
 
 async def remove_one(conn: AsyncConnection, *, account_idx: int, stamp_idx: int) -> Row[Any] | None:
     """Take one stamp back unless redeemed or at zero; the view after, or None."""
-    statement = (
-        update(stamp)
-        .where(
-            stamp.c.stamp_idx == stamp_idx,
-            stamp.c.account_idx == account_idx,
-            stamp.c.use_yn == "N",
-            stamp.c.stamps > 0,
-        )
-        .values(stamps=stamp.c.stamps - 1)
-        .returning(*_VIEW_RETURNING)
-    )
-    return (await conn.execute(statement)).first()
+    params = {"p_stamp_idx": stamp_idx, "p_account_idx": account_idx}
+    return (await conn.execute(REMOVE_ONE, params)).first()
 
 
 async def mark_used(

@@ -91,8 +91,8 @@ async def add_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Respo
     """Add exactly one stamp, if every rule allows it."""
     db = call.runtime.db
     return await call.write_hot(
-        lambda ctx, fingerprint: hot_path.try_add(
-            db, ctx, stamp_idx=body.stampIdx, fingerprint=fingerprint
+        lambda ctx, fingerprint: hot_path.try_change(
+            db, ctx, hot_path.ADD, stamp_idx=body.stampIdx, fingerprint=fingerprint
         ),
         lambda conn, ctx: service.add(conn, ctx, stamp_idx=body.stampIdx),
         params=body.sent(),
@@ -102,8 +102,13 @@ async def add_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Respo
 @router.put("/remove", responses=responses_for(None))
 async def remove_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Response:
     """Take one stamp back (never below zero)."""
-    return await call.write(
-        lambda conn, ctx: service.remove(conn, ctx, stamp_idx=body.stampIdx), params=body.sent()
+    db = call.runtime.db
+    return await call.write_hot(
+        lambda ctx, fingerprint: hot_path.try_change(
+            db, ctx, hot_path.REMOVE, stamp_idx=body.stampIdx, fingerprint=fingerprint
+        ),
+        lambda conn, ctx: service.remove(conn, ctx, stamp_idx=body.stampIdx),
+        params=body.sent(),
     )
 
 
@@ -184,5 +189,5 @@ async def stamp_history(
 
 
 # Routes are matched in order, a regex each: the two the lunch rush calls come first.
-_HOT_PATHS = ("/api/stamp/v1/add", "/api/stamp/v1/validate")
+_HOT_PATHS = ("/api/stamp/v1/add", "/api/stamp/v1/validate", "/api/stamp/v1/remove")
 router.routes.sort(key=lambda route: getattr(route, "path", "") not in _HOT_PATHS)
