@@ -225,7 +225,9 @@ class DriverPool:
         self._engine = engine
         self._size = size
         self._open = 0
-        self._idle: asyncio.Queue[PoolProxiedConnection] = asyncio.Queue()
+        # Last in, first out: under light load the same few connections (and
+        # server processes) stay busy and warm instead of all taking turns.
+        self._idle: asyncio.LifoQueue[PoolProxiedConnection] = asyncio.LifoQueue()
 
     async def acquire(self) -> PoolProxiedConnection:
         """An idle connection, a new one while fewer than ``size`` are open, or
