@@ -66,6 +66,13 @@ RATE_LIMIT = "10000000/minute"  # on, and far above what one machine can send
 # a revoked key keeps working for up to this long. 0 checks every request.
 AUTH_CACHE_SECONDS = os.environ.get("BENCH_AUTH_CACHE_SECONDS", "5")
 
+# Connections per worker: Stampbook's defaults (STAMPBOOK_DB_HOT_POOL_SIZE for
+# add/remove/validate, STAMPBOOK_DB_POOL_SIZE for everything else); the
+# baseline's one pool has STAMPBOOK_DB_POOL_SIZE, to which it does best
+# (bench/README.md).
+HOT_POOL = int(os.environ.get("STAMPBOOK_DB_HOT_POOL_SIZE", "4"))
+POOL = int(os.environ.get("STAMPBOOK_DB_POOL_SIZE", "10"))
+
 # Targets from the issue.
 RATIO_TARGET = 0.8
 P99_TARGET_MS = 50.0
@@ -282,6 +289,8 @@ def server_env(database_url: str, public_url: str) -> dict[str, str]:
         STAMPBOOK_LOG_LEVEL="warning",
         STAMPBOOK_DISPATCHER_ENABLED="false",
         STAMPBOOK_AUTH_CACHE_SECONDS=AUTH_CACHE_SECONDS,
+        STAMPBOOK_DB_POOL_SIZE=str(POOL),
+        STAMPBOOK_DB_HOT_POOL_SIZE=str(HOT_POOL),
     )
     return env
 
@@ -559,7 +568,7 @@ def bare_server(procs: Processes, database_url: str, account_idx: int) -> tuple[
         **os.environ,
         "BARE_DATABASE_URL": database_url.replace("postgresql://", "postgres://"),
         "BARE_ACCOUNT_IDX": str(account_idx),
-        "BARE_POOL_SIZE": os.environ.get("STAMPBOOK_DB_POOL_SIZE", "10"),
+        "BARE_POOL_SIZE": str(POOL),
     }
     argv = [str(BIN / "uvicorn"), "bare_app:app", "--app-dir", str(BENCH)]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)]
@@ -652,7 +661,8 @@ def print_table(report: Report, profile: Profile) -> bool:
         f"Stampbook bench ({profile.name}: {CONNECTIONS} connections, {WORKERS} workers, "
         f"{profile.warmup} s warm-up, {profile.rounds} x {profile.duration} s measured "
         f"alternating with the baseline, {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.2f}, auth cache {AUTH_CACHE_SECONDS} s)"
+        f"load {os.getloadavg()[0]:.2f}, auth cache {AUTH_CACHE_SECONDS} s, "
+        f"pools per worker: Stampbook {HOT_POOL} hot + {POOL} general, bare {POOL})"
     )
     header = (
         f"| {'scenario':<14} | {'database':<10} | {'server':<9} | {'req/s':>7} | "

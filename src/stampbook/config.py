@@ -51,7 +51,17 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(
         default=30, ge=1, description="Keep delivered and failed webhook messages this long."
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections per worker in each general pool."
+    )
+    db_hot_pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="Connections per worker for add, remove, validate and key lookups: "
+        "each holds one for a single statement, so a few serve many requests, and more "
+        "only add contention in the database (bench/README.md).",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs page cookies; generated once and kept in the database when unset.",

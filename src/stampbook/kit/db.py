@@ -42,7 +42,9 @@ WRITE_LOCK_POLL_SECONDS = 0.0003
 class Database:
     """An async engine plus the transaction shapes the services use."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, hot_pool_size: int = 4, echo: bool = False
+    ) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -94,7 +96,7 @@ class Database:
         )
         if self.is_sqlite:
             _configure_sqlite(driver_engine, inline=self._inline)
-        self._drivers = DriverPool(driver_engine, pool_size)
+        self._drivers = DriverPool(driver_engine, min(hot_pool_size, pool_size))
 
     @property
     def dialect(self) -> str:

@@ -29,7 +29,11 @@ class Runtime:
         """Create the engine and limiter for ``settings`` (no I/O yet)."""
         return cls(
             settings=settings,
-            db=Database(settings.database_url, pool_size=settings.db_pool_size),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                hot_pool_size=settings.db_hot_pool_size,
+            ),
             clock=clock or Clock(),
             limiter=RateLimiter(
                 settings.rate_limit, settings.redis_url, key_prefix=settings.redis_prefix
