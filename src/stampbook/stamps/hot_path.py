@@ -46,7 +46,7 @@ from stampbook.kit.envelope import OK_NULL_BODY
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.stamps import repository as repo
 from stampbook.stamps import rules
-from stampbook.stamps.service import ACTION_ADD, ACTION_REMOVE, state_of
+from stampbook.stamps.service import ACTION_ADD, ACTION_REMOVE, event_payloads, state_of
 from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, PAYLOAD_VERSION, render_stamp
 from stampbook.webhooks import outbox
 
@@ -344,18 +344,10 @@ async def _change_sqlite(
         },
     )
     assert event is not None
-    view = render_stamp(after, public_url=ctx.public_url, zone=ctx.zone)
-    timestamp = format_ymdt(values["now"], ctx.zone)
-    for event_type in change.events(after):
-        payload = outbox.build_payload(
-            event_type,
-            timestamp=timestamp,
-            stamp_view=view,
-            stamps_before=stamps_before,
-            stamps_after=after.stamps,
-            source=ctx.source,
-            event_idx=event.event_idx,
-        )
+    payloads = event_payloads(
+        ctx, after, change.events(after), stamps_before=stamps_before, event_idx=event.event_idx
+    )
+    for event_type, payload in payloads:
         await _ENQUEUE.run(
             conn,
             outbox.enqueue_values(

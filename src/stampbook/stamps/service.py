@@ -123,6 +123,34 @@ async def record(
     return event_idx
 
 
+def event_payloads(
+    ctx: CallContext,
+    row: Any,
+    event_types: tuple[str, ...],
+    *,
+    stamps_before: int,
+    event_idx: int | None,
+) -> list[tuple[str, bytes]]:
+    """The outbox payload of each event of one change, rendered from the row after it."""
+    view = render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+    timestamp = format_ymdt(ctx.now_naive, ctx.zone)
+    return [
+        (
+            event_type,
+            outbox.build_payload(
+                event_type,
+                timestamp=timestamp,
+                stamp_view=view,
+                stamps_before=stamps_before,
+                stamps_after=row.stamps,
+                source=ctx.source,
+                event_idx=event_idx,
+            ),
+        )
+        for event_type in event_types
+    ]
+
+
 async def _notify(
     conn: AsyncConnection,
     ctx: CallContext,
@@ -132,18 +160,10 @@ async def _notify(
     stamps_before: int,
     event_idx: int | None,
 ) -> None:
-    view = render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
-    timestamp = format_ymdt(ctx.now_naive, ctx.zone)
-    for event_type in event_types:
-        payload = outbox.build_payload(
-            event_type,
-            timestamp=timestamp,
-            stamp_view=view,
-            stamps_before=stamps_before,
-            stamps_after=row.stamps,
-            source=ctx.source,
-            event_idx=event_idx,
-        )
+    payloads = event_payloads(
+        ctx, row, event_types, stamps_before=stamps_before, event_idx=event_idx
+    )
+    for event_type, payload in payloads:
         await outbox.enqueue(
             conn,
             ctx,
