@@ -266,13 +266,18 @@ class DriverPool:
         await self._engine.dispose()
 
 
-# Driver errors that mean the connection itself is gone (the pool must drop it).
+# Driver errors that mean the connection itself is gone, or cannot be trusted
+# (the pool must drop it). A backend terminated under a connection surfaces,
+# depending on timing, as the server's shutdown notice (class 57, operator
+# intervention), as a closed connection, or as asyncpg's protocol state error.
 _LOST_CONNECTION = (
     OSError,
     TimeoutError,
     sqlite3.OperationalError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
 )
 
 
