@@ -13,10 +13,9 @@ from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
 
 
-async def test_a_deadlock_victim_is_answered_1902_and_keeps_nothing(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite serialises writers: two transactions cannot deadlock")
-    db = Database(database_url, pool_size=2)
+async def test_a_deadlock_victim_is_answered_1902_and_keeps_nothing(postgresql_url: str) -> None:
+    # PostgreSQL only: SQLite serialises writers, so two transactions cannot deadlock.
+    db = Database(postgresql_url, pool_size=2)
     names = [f"test-deadlock-{secrets.token_hex(4)}-{side}" for side in "ab"]
     try:
         async with db.write() as conn:
@@ -81,10 +80,11 @@ async def test_the_driver_pool_lends_at_most_its_size_and_the_next_caller_waits(
         await db.dispose()
 
 
-async def test_a_driver_connection_lost_is_answered_1902_then_replaced(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("an SQLite connection cannot be cut from outside")
-    db = Database(database_url, pool_size=1)
+async def test_a_driver_connection_lost_is_answered_1902_then_replaced(
+    postgresql_url: str,
+) -> None:
+    # PostgreSQL only: an SQLite connection cannot be cut from outside.
+    db = Database(postgresql_url, pool_size=1)
     try:
         async with db.driver() as conn:
             backend = await conn.fetchval("SELECT pg_backend_pid()")
