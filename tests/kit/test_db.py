@@ -80,6 +80,31 @@ async def test_the_driver_pool_lends_at_most_its_size_and_the_next_caller_waits(
         await db.dispose()
 
 
+async def test_a_released_driver_connection_goes_to_the_longest_waiter(
+    database_url: str,
+) -> None:
+    db = Database(database_url, pool_size=1)
+    served: list[str] = []
+
+    async def use(name: str) -> None:
+        async with db.driver():
+            served.append(name)
+
+    try:
+        holding = db.driver()
+        await holding.__aenter__()
+        first = asyncio.create_task(use("waited"))
+        await asyncio.sleep(0.01)  # it waits for the one connection
+        await holding.__aexit__(None, None, None)
+        # Arrives in the very step the connection comes back, before the
+        # waiter has run: it must not take it from under the waiter.
+        await use("arrived later")
+        await first
+        assert served == ["waited", "arrived later"]
+    finally:
+        await db.dispose()
+
+
 async def test_a_driver_connection_lost_is_answered_1902_then_replaced(
     postgresql_url: str,
 ) -> None:
