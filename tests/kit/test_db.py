@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import delete, insert, select
@@ -11,6 +13,16 @@ from sqlalchemy import delete, insert, select
 from stampbook.db.schema import server_setting
 from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
+
+
+@asynccontextmanager
+async def database(url: str, *, pool_size: int) -> AsyncIterator[Database]:
+    """A Database of its own, disposed of afterwards."""
+    db = Database(url, pool_size=pool_size)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 async def test_a_deadlock_victim_is_answered_1902_and_keeps_nothing(postgresql_url: str) -> None:
@@ -57,10 +69,9 @@ async def test_a_deadlock_victim_is_answered_1902_and_keeps_nothing(postgresql_u
 async def test_the_driver_pool_lends_at_most_its_size_and_the_next_caller_waits(
     database_url: str,
 ) -> None:
-    db = Database(database_url, pool_size=1)
-    try:
-        lent = asyncio.Event()
-        give_back = asyncio.Event()
+    lent = asyncio.Event()
+    give_back = asyncio.Event()
+    async with database(database_url, pool_size=1) as db:
 
         async def hold() -> None:
             async with db.driver():
@@ -76,21 +87,18 @@ async def test_the_driver_pool_lends_at_most_its_size_and_the_next_caller_waits(
         give_back.set()
         assert await asyncio.wait_for(waiter, 5) == 1
         await holder
-    finally:
-        await db.dispose()
 
 
 async def test_a_released_driver_connection_goes_to_the_longest_waiter(
     database_url: str,
 ) -> None:
-    db = Database(database_url, pool_size=1)
     served: list[str] = []
+    async with database(database_url, pool_size=1) as db:
 
-    async def use(name: str) -> None:
-        async with db.driver():
-            served.append(name)
+        async def use(name: str) -> None:
+            async with db.driver():
+                served.append(name)
 
-    try:
         holding = db.driver()
         await holding.__aenter__()
         first = asyncio.create_task(use("waited"))
@@ -100,17 +108,14 @@ async def test_a_released_driver_connection_goes_to_the_longest_waiter(
         # waiter has run: it must not take it from under the waiter.
         await use("arrived later")
         await first
-        assert served == ["waited", "arrived later"]
-    finally:
-        await db.dispose()
+    assert served == ["waited", "arrived later"]
 
 
 async def test_a_driver_connection_lost_is_answered_1902_then_replaced(
     postgresql_url: str,
 ) -> None:
     # PostgreSQL only: an SQLite connection cannot be cut from outside.
-    db = Database(postgresql_url, pool_size=1)
-    try:
+    async with database(postgresql_url, pool_size=1) as db:
         async with db.driver() as conn:
             backend = await conn.fetchval("SELECT pg_backend_pid()")
         async with db.write() as conn:
@@ -120,8 +125,6 @@ async def test_a_driver_connection_lost_is_answered_1902_then_replaced(
             await _select_one(db)
         assert refused.value.code == Code.SERVICE_UNAVAILABLE
         assert await _select_one(db) == 1  # a fresh connection took its place
-    finally:
-        await db.dispose()
 
 
 async def _select_one(db: Database) -> int:
