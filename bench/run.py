@@ -96,7 +96,7 @@ class Profile:
 
 FULL = Profile("full", warmup=5, rounds=4, duration=5, stamps=4000, hot=True, sqlite_validate=True)
 QUICK = Profile(
-    "quick", warmup=2, rounds=2, duration=3, stamps=2000, hot=False, sqlite_validate=False
+    "quick", warmup=1, rounds=2, duration=3, stamps=2000, hot=False, sqlite_validate=False
 )
 PERCENTILES = [*range(1, 100), 99.5, 99.9, 100.0]  # the points stamp.lua prints
 
