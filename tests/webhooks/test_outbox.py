@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -180,6 +181,32 @@ async def test_a_remove_queues_the_stamp_exactly_as_validate_shows_it(
         "eventIdx": last_event["eventIdx"],
     }
     assert last_event["action"] == "REMOVE"
+
+
+async def test_a_time_zone_the_database_does_not_know_still_adds_through_the_general_path(
+    api: Api, hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL renders the add's payload with the account's time zone; one
+    # its tz database lacks (an older tzdata there) must not fail the add.
+    from stampbook.kit import api as kit_api
+
+    unknown = utc_named("Mars/Olympus_Mons")
+    monkeypatch.setattr(kit_api, "zone_for", lambda _name: unknown)
+    webhook_idx, _ = await hooks.create(RECEIVER, events=["stamp.added"])
+    stamp_idx = await api.stamp()
+
+    assert await api.add(stamp_idx) == 0
+
+    assert await api.count(stamp_idx) == 1
+    [message] = await hooks.log(webhook_idx)
+    view = await api.ok("GET", "validate", params={"stampIdx": stamp_idx})
+    assert message["payload"]["data"]["regYmdt"] == view["regYmdt"]
+
+
+def utc_named(name: str) -> ZoneInfo:
+    """UTC's rules under a name no tz database has."""
+    with open("/usr/share/zoneinfo/UTC", "rb") as utc:
+        return ZoneInfo.from_file(utc, key=name)
 
 
 async def set_timezone(app: Any, api: Api, timezone: str) -> None:

@@ -27,6 +27,7 @@ serialised and the key is claimed before the UPDATE.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -49,6 +50,8 @@ from stampbook.stamps import rules
 from stampbook.stamps.service import ACTION_ADD, ACTION_REMOVE, event_payloads, state_of
 from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, PAYLOAD_VERSION, render_stamp
 from stampbook.webhooks import outbox
+
+log = logging.getLogger("stampbook.stamps")
 
 # The response an accepted change stores for replay, as Call.write stores it.
 CHANGED_STATUS = 200
@@ -308,6 +311,12 @@ async def try_change(
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
         # The key exists (or a twin holding it waits for this row): the whole
         # statement rolled back; the general path replays or refuses.
+        return False
+    except asyncpg.InvalidParameterValueError:
+        # A time zone Python knows and this PostgreSQL's tz database does not
+        # (an older tzdata on the database host): the statement rolled back,
+        # and the general path renders the payload in Python instead.
+        log.warning("PostgreSQL does not know time zone %s; using the general path", ctx.zone.key)
         return False
 
 
