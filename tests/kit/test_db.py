@@ -6,12 +6,14 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select
 
 from stampbook.db.schema import server_setting
-from stampbook.kit.db import Database
+from stampbook.kit.db import Database, DriverPool
 from stampbook.kit.errors import Code, StampbookError
 
 
@@ -109,6 +111,51 @@ async def test_a_released_driver_connection_goes_to_the_longest_waiter(
         await use("arrived later")
         await first
     assert served == ["waited", "arrived later"]
+
+
+class CountingEngine:
+    """Just enough of an engine for DriverPool: counts the connections alive."""
+
+    def __init__(self) -> None:
+        self.alive = 0
+        self.most_alive = 0
+        self.pool = SimpleNamespace(timeout=lambda: 5)
+
+    async def raw_connection(self) -> Any:
+        await asyncio.sleep(0)  # opening a connection takes a moment
+        self.alive += 1
+        self.most_alive = max(self.most_alive, self.alive)
+        return SimpleNamespace(invalidate=self._invalidated, close=self._invalidated)
+
+    def _invalidated(self, *_exc: object) -> None:
+        self.alive -= 1
+
+    async def dispose(self) -> None:
+        pass
+
+
+async def test_the_slot_of_a_dropped_connection_goes_to_the_longest_waiter() -> None:
+    engine = CountingEngine()
+    pool = DriverPool(engine, 1)  # type: ignore[arg-type]
+    served: list[str] = []
+
+    async def take_and_give_back() -> None:
+        connection = await pool.acquire()
+        served.append("waited")
+        pool.release(connection)
+
+    broken = await pool.acquire()
+    waiter = asyncio.create_task(take_and_give_back())
+    await asyncio.sleep(0)  # it waits for the one connection
+    await pool.discard(broken, OSError("connection reset"))
+    # In the same step, before the waiter has opened a connection in the freed
+    # slot: a newcomer must neither take the slot nor open a second connection.
+    await pool.acquire()  # (bounded by the engine's 5 s pool timeout)
+    served.append("arrived later")
+    await waiter
+
+    assert served == ["waited", "arrived later"]
+    assert engine.most_alive == 1
 
 
 async def test_a_driver_connection_lost_is_answered_1902_then_replaced(

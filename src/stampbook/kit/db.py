@@ -245,7 +245,8 @@ class DriverPool:
             if self._idle:
                 return self._idle.pop()
             if self._open < self._size:
-                return await self._open_one()
+                self._open += 1
+                return await self._connect()
         waiter: asyncio.Future[PoolProxiedConnection | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -257,19 +258,27 @@ class DriverPool:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
             elif waiter.done() and not waiter.cancelled():
-                self._pass_on(waiter.result())  # handed over just as we gave up
+                # Handed over just as we gave up: pass it on.
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self.release(handed)
             raise
-        return handed if handed is not None else await self._open_one()
+        # None: a slot freed by a dropped connection, already counted for us.
+        return handed if handed is not None else await self._connect()
 
     def release(self, pooled: PoolProxiedConnection) -> None:
         """Give a connection back: to the longest waiter, else to the idle ones."""
-        self._pass_on(pooled)
+        if not self._hand_over(pooled):
+            self._idle.append(pooled)
 
     async def discard(self, pooled: PoolProxiedConnection, exc: BaseException) -> None:
         """Drop a connection found broken; its slot goes to a waiter, if any."""
-        self._open -= 1
-        self._pass_on(None)
-        await greenlet_spawn(pooled.invalidate, exc)
+        try:
+            await greenlet_spawn(pooled.invalidate, exc)
+        finally:
+            self._free_slot()
 
     async def close(self) -> None:
         """Return every idle connection and close the engine's pool."""
@@ -279,23 +288,27 @@ class DriverPool:
             await greenlet_spawn(pooled.close)
         await self._engine.dispose()
 
-    async def _open_one(self) -> PoolProxiedConnection:
-        self._open += 1
+    async def _connect(self) -> PoolProxiedConnection:
+        """Open a connection in a slot already counted in ``_open``."""
         try:
             return await self._engine.raw_connection()
         except BaseException:
-            self._open -= 1
-            self._pass_on(None)
+            self._free_slot()
             raise
 
-    def _pass_on(self, pooled: PoolProxiedConnection | None) -> None:
+    def _free_slot(self) -> None:
+        # The slot stays counted when a waiter takes it, so that a request
+        # arriving meanwhile cannot open one more than ``size``.
+        if not self._hand_over(None):
+            self._open -= 1
+
+    def _hand_over(self, pooled: PoolProxiedConnection | None) -> bool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(pooled)
-                return
-        if pooled is not None:
-            self._idle.append(pooled)
+                return True
+        return False
 
 
 # Driver errors that mean the connection itself is gone, or cannot be trusted

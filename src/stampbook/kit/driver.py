@@ -43,6 +43,7 @@ class _Compiled:
     slots: tuple[tuple[str, Any, Processor], ...]
     row_type: type[tuple[Any, ...]] | None
     result_processors: tuple[Processor, ...]
+    processes_results: bool
 
     def args(self, values: Mapping[str, Any]) -> list[Any]:
         out = []
@@ -53,7 +54,7 @@ class _Compiled:
 
     def row(self, record: Sequence[Any]) -> Any:
         assert self.row_type is not None
-        if not any(self.result_processors):
+        if not self.processes_results:
             return self.row_type._make(record)  # type: ignore[attr-defined]
         return self.row_type._make(  # type: ignore[attr-defined]
             process(value) if process is not None else value
@@ -101,7 +102,7 @@ class DriverStatement:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns
             )
-        return _Compiled(compiled.string, slots, row_type, processors)
+        return _Compiled(compiled.string, slots, row_type, processors, any(processors))
 
     async def first(self, conn: Any, values: Mapping[str, Any]) -> Any | None:
         """The first row, or None."""
