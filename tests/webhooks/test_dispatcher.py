@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import orjson
 from standardwebhooks import Webhook
 
 from stampbook.kit.clock import FrozenClock
@@ -280,6 +281,8 @@ async def test_each_stamps_events_arrive_in_order_even_when_one_is_retried(
     # One webhook-id per event, however often it was sent.
     assert len({r.msg_id for r in requests}) == len(requests) - 1
     assert all(r.signature_ok for r in requests)
+    # Every body in the same compact form, whichever path queued the event.
+    assert all(r.body == orjson.dumps(r.json) for r in requests)
 
 
 async def test_a_deleted_endpoint_loses_its_queue_and_a_late_answer_is_harmless(

@@ -93,14 +93,10 @@ class Call:
         tried first by ``hot``; anything else (a refusal, a replay, a reused
         key) is answered by ``write`` with ``service``, as if ``hot`` had not run.
         """
-        key = idempotency.validate_key(self.request.headers.get(idempotency.HEADER))
-        fingerprint = None
-        if key is not None:
-            request = self.request
-            fingerprint = idempotency.fingerprint(request.method, request.scope["path"], params)
+        key, fingerprint = self._idempotency(params)
         if await hot(self.context(idempotency_key=key), fingerprint):
             return ok()
-        return await self.write(service, params=params)
+        return await self._write(service, key, fingerprint)
 
     async def write(self, service: ServiceCall, *, params: object) -> Response:
         """Run a write in one transaction, exactly once per Idempotency-Key.
@@ -108,15 +104,25 @@ class Call:
         ``params`` are the request's parsed parameters: with the method and
         path they make the fingerprint a retried key must match.
         """
+        return await self._write(service, *self._idempotency(params))
+
+    def _idempotency(self, params: object) -> tuple[str | None, str | None]:
+        """The request's Idempotency-Key (1303 when malformed) and its fingerprint."""
         key = idempotency.validate_key(self.request.headers.get(idempotency.HEADER))
+        if key is None:
+            return None, None
+        request = self.request
+        return key, idempotency.fingerprint(request.method, request.scope["path"], params)
+
+    async def _write(
+        self, service: ServiceCall, key: str | None, fingerprint: str | None
+    ) -> Response:
         context = self.context(idempotency_key=key)
         account_idx = context.account_idx
         db = self.runtime.db
         async with db.write() as conn:
             if key is not None:
-                fingerprint = idempotency.fingerprint(
-                    self.request.method, self.request.scope["path"], params
-                )
+                assert fingerprint is not None
                 claimed = await idempotency.claim(
                     conn,
                     account_idx=account_idx,

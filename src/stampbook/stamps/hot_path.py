@@ -9,8 +9,9 @@ steps each database allows:
 - PostgreSQL: **one statement**, data-modifying CTEs in autocommit, so one
   round trip and one implicit transaction, and the stamp's row lock is held
   for that statement only. The webhook payload is rendered by the statement
-  itself (``json_build_object``, the same fields, order and formatting as
-  ``views.render_stamp`` and ``outbox.build_payload``; a test compares them).
+  itself (``json_build_object``, the same fields, order and values as
+  ``views.render_stamp`` and ``outbox.build_payload``; a test compares them;
+  the dispatcher sends every payload in orjson's compact form).
 - SQLite: the same steps as separate statements inside one ``BEGIN
   IMMEDIATE`` transaction on the inline ``sqlite3`` connection.
 
