@@ -35,6 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ class Result:
     p99_ms: float
     errors: int
     refusals: int
+    # The worst machine stall of each measured round that had one (see StallProbe).
+    stalls_ms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -440,6 +443,36 @@ def check_ledger(database: str, database_url: str, report: Report) -> None:
 
 # --- load ------------------------------------------------------------------------------
 
+# A round during which a thread that only sleeps 5 ms at a time woke this much
+# late was measured while the whole machine stalled (seen here: about 100 ms,
+# in every process at once). Such a stall lands on whichever server is being
+# measured and can decide its p99, so the table reports the rounds that had one.
+STALL_MS = 50.0
+
+
+class StallProbe:
+    """A thread that sleeps 5 ms at a time and keeps the worst lateness."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StallProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            time.sleep(0.005)
+            late = (time.perf_counter() - started) * 1000 - 5
+            self.worst_ms = max(self.worst_ms, late)
+
 
 def wrk(base: str, seconds: int, env: dict[str, str]) -> dict[str, Any]:
     argv = [
@@ -515,11 +548,15 @@ def measure(
     for _, base in targets:
         wrk(base, profile.warmup, {**env, "BENCH_RUN": f"w{secrets.token_hex(6)}"})
     outputs: dict[str, list[dict[str, Any]]] = {server: [] for server, _ in targets}
+    stalls: dict[str, list[float]] = {server: [] for server, _ in targets}
     for round_no in range(profile.rounds):
         order = targets if round_no % 2 == 0 else targets[::-1]
         for server, base in order:
             run = {**env, "BENCH_RUN": f"m{secrets.token_hex(6)}"}
-            outputs[server].append(wrk(base, profile.duration, run))
+            with StallProbe() as probe:
+                outputs[server].append(wrk(base, profile.duration, run))
+            if probe.worst_ms >= STALL_MS:
+                stalls[server].append(probe.worst_ms)
     results = []
     for server, _ in targets:
         rounds = outputs[server]
@@ -534,6 +571,7 @@ def measure(
             p99_ms=merged_percentile(rounds, 99) / 1000,
             errors=sum(r["socket_errors"] + r["non_2xx"] for r in rounds),
             refusals=sum(r["refusals"] for r in rounds),
+            stalls_ms=stalls[server],
         )
         print(
             f"  {server:<9} {database:<10} {scenario:<14} {result.rps:8.0f} req/s"
@@ -682,6 +720,14 @@ def print_table(report: Report, profile: Profile) -> bool:
             f"{shown_ratio:>9} |"
         )
     print(f"PostgreSQL reached at {report.transport or 'n/a'} by both servers.")
+    stalled = "; ".join(
+        f"{r.server} {r.database} {r.scenario}: {len(r.stalls_ms)} round(s), worst "
+        f"{max(r.stalls_ms):.0f} ms"
+        for r in report.results
+        if r.stalls_ms
+    )
+    print(f"Measured rounds during which the machine stalled (>= {STALL_MS:.0f} ms): ", end="")
+    print(f"{stalled or 'none'}.")
     print()
     print("Resident memory per worker after the run:")
     for name, sizes in report.rss_mb.items():
