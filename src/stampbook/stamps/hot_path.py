@@ -29,7 +29,6 @@ serialised and the key is claimed before the UPDATE.
 from __future__ import annotations
 
 import logging
-import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,11 +44,15 @@ from stampbook.kit.context import CallContext
 from stampbook.kit.db import Database
 from stampbook.kit.driver import DriverStatement
 from stampbook.kit.envelope import OK_NULL_BODY
-from stampbook.kit.errors import Code, StampbookError
 from stampbook.stamps import repository as repo
-from stampbook.stamps import rules
-from stampbook.stamps.service import ACTION_ADD, ACTION_REMOVE, event_payloads, state_of
-from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, PAYLOAD_VERSION, render_stamp
+from stampbook.stamps.service import (
+    ACTION_ADD,
+    ACTION_REMOVE,
+    add_events,
+    event_payloads,
+    usable_view,
+)
+from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, PAYLOAD_VERSION
 from stampbook.webhooks import outbox
 
 log = logging.getLogger("stampbook.stamps")
@@ -252,11 +255,7 @@ ADD = Change(
     delta=1,
     postgresql=_ADD_POSTGRESQL,
     sqlite_update=DriverStatement(repo.ADD_ONE, name="StampView"),
-    events=lambda after: (
-        (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED)
-        if after.stamps >= after.max_stamps
-        else (outbox.STAMP_ADDED,)
-    ),
+    events=add_events,
 )
 REMOVE = Change(
     action=ACTION_REMOVE,
@@ -300,8 +299,8 @@ async def try_change(
             return False
         return True
     values.update(
-        first_prefix=_message_prefix(),
-        second_prefix=_message_prefix(),
+        first_prefix=outbox.message_prefix(),
+        second_prefix=outbox.message_prefix(),
         timestamp=format_ymdt(ctx.now_naive, ctx.zone),
         public_url=ctx.public_url,
         zone=ctx.zone.key,
@@ -370,10 +369,6 @@ async def _change_sqlite(
         )
 
 
-def _message_prefix() -> str:
-    return f"msg_{secrets.token_hex(12)}_"
-
-
 async def validate(db: Database, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
     """validate's result: the stamp when it exists, is active, within its dates
     and not redeemed (the same rules and view as ``service.validate``)."""
@@ -381,9 +376,4 @@ async def validate(db: Database, ctx: CallContext, *, stamp_idx: int) -> dict[st
         row = await _VIEW_BY_IDX.first(
             conn, {"p_stamp_idx": stamp_idx, "p_account_idx": ctx.account_idx}
         )
-    if row is None:
-        raise StampbookError(Code.STAMP_NOT_FOUND)
-    refusal = rules.usability_refusal(state_of(row), ctx.today)
-    if refusal is not None:
-        raise StampbookError(refusal)
-    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+    return usable_view(ctx, row)

@@ -222,10 +222,7 @@ async def add(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> Non
             now_ms=ctx.now_ms,
         )
         if after is not None:
-            completed = after.stamps >= after.max_stamps
-            events = (
-                (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED) if completed else (outbox.STAMP_ADDED,)
-            )
+            events = add_events(after)
             await record(
                 conn,
                 ctx,
@@ -263,9 +260,23 @@ async def remove(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> 
 
 async def validate(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
     """The stamp, when it exists, is active, within its dates and not redeemed."""
-    row = await _existing(conn, ctx, stamp_idx)
+    return usable_view(ctx, await repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx))
+
+
+def usable_view(ctx: CallContext, row: Any | None) -> dict[str, Any]:
+    """validate's answer for a stamp view row: 2001 when there is none, the
+    first usability rule that refuses, else the stamp object."""
+    if row is None:
+        raise StampbookError(Code.STAMP_NOT_FOUND)
     _refuse(rules.usability_refusal(state_of(row), ctx.today))
     return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+
+
+def add_events(after: Any) -> tuple[str, ...]:
+    """The outbox events of an accepted add: the card filling up is a completion too."""
+    if after.stamps >= after.max_stamps:
+        return (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED)
+    return (outbox.STAMP_ADDED,)
 
 
 async def check_onsite_password(

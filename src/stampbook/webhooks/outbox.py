@@ -101,13 +101,18 @@ ENQUEUE = insert(webhook_message).from_select(
 )
 
 
+def message_prefix() -> str:
+    """A fresh message-id prefix; each endpoint's message id is it plus the endpoint's idx."""
+    return f"msg_{secrets.token_hex(12)}_"
+
+
 def enqueue_values(
     ctx: CallContext, *, event_type: str, card_idx: int, stamp_idx: int, payload: bytes
 ) -> dict[str, Any]:
     """``ENQUEUE``'s parameters for one event of one stamp."""
     now = ctx.now_naive
     return {
-        "p_msg_prefix": f"msg_{secrets.token_hex(12)}_",
+        "p_msg_prefix": message_prefix(),
         "p_account_idx": ctx.account_idx,
         "p_stamp_idx": stamp_idx,
         "p_event_type": event_type,
