@@ -89,16 +89,22 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime.now(UTC).replace(microsecond=0))
 
 
+def suite_settings(database_url: str, **overrides: Any) -> Settings:
+    """The suite's settings for ``database_url``, with ``overrides``."""
+    values: dict[str, Any] = {
+        "public_url": "https://stamps.example.test",
+        "rate_limit": "off",
+        "webhook_allow_private": True,
+        "dispatcher_enabled": False,
+        **overrides,
+    }
+    return Settings(database_url=database_url, **values)
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Test settings: the database under test, rate limits off, a fixed public URL."""
-    return Settings(
-        database_url=database_url,
-        public_url="https://stamps.example.test",
-        rate_limit="off",
-        webhook_allow_private=True,
-        dispatcher_enabled=False,
-    )
+    return suite_settings(database_url)
 
 
 @pytest.fixture

@@ -10,20 +10,13 @@ from fastapi import FastAPI
 
 from stampbook.config import Settings
 from stampbook.kit import api as kit_api
-from tests.conftest import Api
+from tests.conftest import Api, suite_settings
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The suite's settings, with key lookups cached for a minute."""
-    return Settings(
-        database_url=database_url,
-        public_url="https://stamps.example.test",
-        rate_limit="off",
-        webhook_allow_private=True,
-        dispatcher_enabled=False,
-        auth_cache_seconds=60,
-    )
+    return suite_settings(database_url, auth_cache_seconds=60)
 
 
 async def test_requests_in_flight_when_the_entry_is_missing_share_one_lookup(
