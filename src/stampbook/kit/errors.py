@@ -19,6 +19,7 @@ class Code(IntEnum):
     MALFORMED_BODY = 1002
     NO_SUCH_ENDPOINT = 1003
     METHOD_NOT_ALLOWED = 1004
+    BODY_TOO_LARGE = 1005
     UNAUTHORIZED = 1101
     FORBIDDEN = 1102
     RATE_LIMITED = 1201
@@ -27,6 +28,7 @@ class Code(IntEnum):
     IDEMPOTENCY_KEY_INVALID = 1303
     INTERNAL_ERROR = 1901
     SERVICE_UNAVAILABLE = 1902
+    DATABASE_NOT_MIGRATED = 1903
     STAMP_NOT_FOUND = 2001
     STAMP_INACTIVE = 2002
     STAMP_NOT_STARTED = 2003
@@ -46,6 +48,7 @@ class Code(IntEnum):
     WEBHOOK_NOT_FOUND = 2201
     WEBHOOK_URL_REFUSED = 2202
     WEBHOOK_MESSAGE_NOT_FOUND = 2203
+    WEBHOOK_HOST_UNRESOLVED = 2204
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,11 @@ CODES: dict[Code, CodeInfo] = {
     Code.NO_SUCH_ENDPOINT: CodeInfo(404, "No such endpoint.", "존재하지 않는 API 경로입니다."),
     Code.METHOD_NOT_ALLOWED: CodeInfo(
         405, "Method not allowed for this path.", "이 경로에서 허용되지 않는 메서드입니다."
+    ),
+    Code.BODY_TOO_LARGE: CodeInfo(
+        413,
+        "The request body is too large for this endpoint.",
+        "요청 본문이 이 API에 허용된 크기보다 큽니다.",
     ),
     Code.UNAUTHORIZED: CodeInfo(
         401,
@@ -110,6 +118,12 @@ CODES: dict[Code, CodeInfo] = {
         503,
         "The database is unavailable; retry later.",
         "데이터베이스를 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
+    ),
+    Code.DATABASE_NOT_MIGRATED: CodeInfo(
+        503,
+        "The database is not migrated; the operator must run 'stampbook db upgrade'.",
+        "데이터베이스가 마이그레이션되지 않았습니다. "
+        "운영자가 'stampbook db upgrade'를 실행해야 합니다.",
     ),
     Code.STAMP_NOT_FOUND: CodeInfo(200, "Stamp not found.", "스탬프를 찾을 수 없습니다."),
     Code.STAMP_INACTIVE: CodeInfo(200, "The stamp is inactive.", "비활성화된 스탬프입니다."),
@@ -183,6 +197,11 @@ CODES: dict[Code, CodeInfo] = {
     ),
     Code.WEBHOOK_MESSAGE_NOT_FOUND: CodeInfo(
         200, "Webhook message not found.", "웹훅 메시지를 찾을 수 없습니다."
+    ),
+    Code.WEBHOOK_HOST_UNRESOLVED: CodeInfo(
+        200,
+        "The webhook URL's host name does not resolve to an address.",
+        "웹훅 URL의 호스트 이름을 주소로 확인할 수 없습니다.",
     ),
 }
 
