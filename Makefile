@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser wrk lint format check bench bench-quick clean
+.PHONY: run test test-fast install browser wrk lint format check bench bench-quick clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(INSTALLED)
 ## make test: install what the tests need, then the whole suite on SQLite and PostgreSQL
 test: $(INSTALLED) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the inner loop: SQLite only, no browser, no slow tests (seconds, not minutes)
+test-fast: $(INSTALLED)
+	STAMPBOOK_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not browser and not slow" -q $(PYTEST_ARGS)
 
 ## Debian's Chromium drives the browser tests (no browser download is possible here);
 ## fonts-nanum gives the Korean page's screenshots real glyphs.
