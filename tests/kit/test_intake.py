@@ -17,7 +17,11 @@ from stampbook.app import create_app
 from stampbook.config import Settings
 from stampbook.kit.clock import FrozenClock
 from tests.conftest import Api, new_key
+from tests.kit import test_ratelimit
 from tests.kit.test_envelope_errors import assert_envelope
+
+REDIS_URL = test_ratelimit.REDIS_URL
+redis_prefix = test_ratelimit.redis_prefix  # the fixture, shared
 
 ADD = "/api/stamp/v1/add"
 Served = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -180,7 +184,9 @@ async def test_refused_keys_beyond_the_address_budget_are_429_with_retry_after(
         good = await http.get("/api/stamp/v1/card/list", headers={"Authorization": f"APIKey {key}"})
         assert_envelope(good, 429, 1201)
     async with serve(peer="192.0.2.11", unauthorized_limit="3/minute") as http:
-        other = await http.get("/api/stamp/v1/card/list", headers={"Authorization": f"APIKey {key}"})
+        other = await http.get(
+            "/api/stamp/v1/card/list", headers={"Authorization": f"APIKey {key}"}
+        )
         assert other.status_code == 200
 
 
@@ -193,6 +199,23 @@ async def test_accepted_keys_do_not_spend_the_address_budget(
         for _ in range(5):
             assert (await http.get("/api/stamp/v1/card/list", headers=good)).status_code == 200
         assert (await http.get("/api/stamp/v1/card/list")).status_code == 401
+
+
+async def test_with_redis_every_worker_counts_an_address_in_one_budget(
+    serve: Served, redis_prefix: str
+) -> None:
+    shared: dict[str, Any] = {
+        "peer": "192.0.2.30",
+        "unauthorized_limit": "3/minute",
+        "redis_url": REDIS_URL,
+        "redis_prefix": redis_prefix,
+    }
+    async with serve(**shared) as worker_a, serve(**shared) as worker_b:
+        answers = [
+            await worker.get("/api/stamp/v1/card/list")
+            for worker in (worker_a, worker_b, worker_a, worker_b)
+        ]
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
 
 
 # --- trusted proxies -----------------------------------------------------------------------
