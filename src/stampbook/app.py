@@ -16,19 +16,21 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stampbook import __version__
 from stampbook.cards.routes import router as cards_router
-from stampbook.config import Settings
+from stampbook.config import Settings, proxy_entries
 from stampbook.kit import idempotency, logs
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, authenticate_unparsed, language_of
+from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.intake import Intake
 from stampbook.kit.openapi import document_conventions
 from stampbook.kit.runtime import Runtime
+from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
-from stampbook.page.routes import static_files
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.webhooks import repository as webhook_repository
 from stampbook.webhooks.dispatcher import dispatch_forever
@@ -88,8 +90,21 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSONResponse,
     )
+    # The last added runs first: proxies' headers, then the RateLimit headers
+    # around the intake (so its refusals carry them too), then the routes.
+    app.add_middleware(
+        Intake,
+        api_prefix=API_PREFIX,
+        max_body_bytes=settings.max_body_bytes,
+        max_form_bytes=settings.max_form_bytes,
+        page_refusal=lambda scope: plain_page(Request(scope), 413, "error_title", "error_text"),
+    )
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(JsonBodies)
+    trusted_proxies = proxy_entries(settings.trusted_proxies)
+    if trusted_proxies:
+        # uvicorn's own implementation; `stampbook serve` turns uvicorn's off, whose
+        # default would trust 127.0.0.1 without being asked.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
@@ -192,14 +207,6 @@ def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
     return Code.INVALID_PARAMETER, names[0] if names else (str(loc[-1]) if loc else None)
 
 
-async def _refusal_before_parsing(request: Request) -> StampbookError | None:
-    """For an API request refused as malformed: the auth or rate-limit refusal that
-    comes first (a 400 must not bypass the key check or the budget)."""
-    if not request.url.path.startswith(API_PREFIX):
-        return None
-    return await authenticate_unparsed(request)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StampbookError)
     async def on_stampbook_error(request: Request, exc: StampbookError) -> Response:
@@ -208,17 +215,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         code, param = _validation_code(list(exc.errors()))
-        refusal = await _refusal_before_parsing(request)
-        if refusal is not None:
-            return error_response(refusal, language_of(request))
         return code_response(code, language_of(request), param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400:
-            refusal = await _refusal_before_parsing(request)
-            if refusal is not None:
-                return error_response(refusal, language_of(request))
         code = {404: Code.NO_SUCH_ENDPOINT, 405: Code.METHOD_NOT_ALLOWED}.get(exc.status_code)
         if code is None:
             code = Code.MALFORMED_BODY if exc.status_code == 400 else Code.INTERNAL_ERROR
@@ -231,32 +231,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return code_response(Code.INTERNAL_ERROR, language_of(request))
-
-
-class JsonBodies:
-    """Treat every API request body as JSON, whatever Content-Type says.
-
-    The API speaks only JSON, and many clients (``curl -d`` among them) label
-    a JSON body as a form; such a body should be judged on its content.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] not in _BODILESS
-            and scope["path"].startswith(API_PREFIX)
-        ):
-            headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
-            headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
-        await self.app(scope, receive, send)
-
-
-# Methods whose API requests carry no body to relabel (validate, list, delete…).
-_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class RateLimitHeaders:

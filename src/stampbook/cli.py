@@ -26,6 +26,7 @@ from stampbook.config import Settings
 from stampbook.db import migrate
 from stampbook.kit import idempotency, logs
 from stampbook.kit.clock import Clock, utc_naive
+from stampbook.kit.connections import connection_options
 from stampbook.kit.context import SOURCE_CLI, CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.errors import StampbookError
@@ -426,8 +427,8 @@ def serve(
         log_level=settings.log_level,
         log_config=None,
         loop="auto",
-        http="auto",
         access_log=settings.access_log,
+        **connection_options(settings),
     )
 
 

@@ -6,10 +6,13 @@ test can build as many differently configured apps as it likes.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stampbook.kit.ratelimit import validate_limit
 
 
 def async_database_url(url: str) -> str:
@@ -20,6 +23,11 @@ def async_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     return url
+
+
+def proxy_entries(text: str) -> list[str]:
+    """The entries of a comma-separated ``trusted_proxies`` value, blanks dropped."""
+    return [entry.strip() for entry in text.split(",") if entry.strip()]
 
 
 class Settings(BaseSettings):
@@ -78,6 +86,45 @@ class Settings(BaseSettings):
         ge=0,
         description="Cache API-key lookups this long per worker; 0 checks every request.",
     )
+    max_body_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest API request body; larger is refused 413 (1005) before it is "
+        "read. Every field of every verb at its longest, JSON-escaped, fits twice over.",
+    )
+    max_form_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request body elsewhere (the stamp page's forms: a PIN, a "
+        "password, a token); larger is refused 413 with a plain page.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers `stampbook serve` reads; a larger "
+        "head is refused 431 and its connection closed.",
+    )
+    read_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time `stampbook serve` gives a client to send a whole request (from "
+        "connecting, or from its first byte) before it closes the connection.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="Time `stampbook serve` keeps an idle connection open between requests.",
+    )
+    unauthorized_limit: str = Field(
+        default="60/minute",
+        description="Refused API keys (401) allowed per client address; beyond it every "
+        "API request from that address is 429 (1201) until the window ends. 'off' disables.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty believes none.",
+    )
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     access_log: bool = Field(default=True, description="Log every request (uvicorn's log).")
@@ -86,6 +133,22 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("unauthorized_limit")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        return validate_limit(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        for entry in proxy_entries(value):
+            if entry != "*":
+                try:
+                    ip_network(entry)  # as uvicorn reads it: host bits unset
+                except ValueError as exc:
+                    raise ValueError(f"not an address or network: {entry!r}") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod

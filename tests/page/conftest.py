@@ -92,7 +92,9 @@ def visitor(app: FastAPI) -> VisitorFactory:
     @asynccontextmanager
     async def open_visitor(path: str) -> AsyncIterator[Visitor]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        # https, as a phone sees the page: its cookies are Secure (the public URL
+        # is https), and a browser sends those back over https only.
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
             yield Visitor(http, path)
 
     return open_visitor

@@ -258,6 +258,18 @@ async def test_https_pages_set_secure_cookies(api: Api, app: Any) -> None:
         assert "Secure" in response.headers["set-cookie"]
 
 
+async def test_cookies_are_secure_when_the_public_url_is_https_though_the_request_is_http(
+    api: Api, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # A TLS proxy on another host speaks plain http to the server (and is not
+    # trusted to say X-Forwarded-Proto): the public URL alone decides.
+    assert settings.public_url.startswith("https://")
+    path = await page_of(api, await api.stamp())
+    response = await client.get(path)
+    cookies = response.headers.get_list("set-cookie")
+    assert cookies and all("; secure" in cookie.lower() for cookie in cookies)
+
+
 # --- the customer PIN ---------------------------------------------------------------------
 
 
@@ -637,7 +649,7 @@ async def test_lockout_limits_come_from_the_settings(
     application = create_app(tight, clock=clock)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
             key, account_idx = await new_key(database_url)
             api = Api(http, key, account_idx, clock)
             card_idx = await api.card(maxStamps=1, onsiteYn="Y", onsitePwd="4321")

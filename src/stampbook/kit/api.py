@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
+from starlette.types import Scope
 
 from stampbook.accounts.service import Principal, principal_for_key
 from stampbook.kit import idempotency
@@ -26,6 +27,7 @@ from stampbook.kit.envelope import error_body, ok
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
 from stampbook.kit.params import storable_text
+from stampbook.kit.remote import client_address
 from stampbook.kit.runtime import Runtime
 
 T = TypeVar("T")
@@ -38,7 +40,7 @@ HotRead = Callable[[CallContext], Awaitable[Any]]
 
 AUTH_SCHEME = "apikey"
 RATE_LIMIT_HEADERS_STATE = "ratelimit_headers"
-AUTHENTICATED_STATE = "stampbook_authenticated"
+PRINCIPAL_STATE = "stampbook_principal"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -157,51 +159,58 @@ class Call:
         return response
 
 
-async def authenticate(request: Request) -> Call:
-    """FastAPI dependency: resolve the API key, count the rate limit, build the Call.
+async def admit(scope: Scope, authorization: str) -> Principal:
+    """Check an API request's key from its ``Authorization`` header alone, before
+    anything reads its body, and count it against the rate limits.
 
-    A missing, malformed, unknown or revoked key is 1101 (HTTP 401).
+    A missing, malformed, unknown or revoked key is 1101 (HTTP 401), counted
+    against the client address's budget of refused keys; an address over that
+    budget is 1201 (HTTP 429) for every request until its window ends, without
+    a key lookup. The principal and the RateLimit headers are left in the
+    scope's state, where ``authenticate`` and the headers middleware find them.
     """
-    runtime = runtime_of(request)
-    lang = language_of(request)
-    setattr(request.state, AUTHENTICATED_STATE, True)
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+    runtime: Runtime = scope["app"].state.runtime
+    limiter = runtime.limiter
+    address = client_address(scope)
+    blocked = limiter.blocked_refusal(address)
+    if blocked is not None:
+        raise blocked
+    scheme, _, key = authorization.partition(" ")
     key = key.strip()
-    if scheme.lower() != AUTH_SCHEME or not key or len(key) > 200:
-        raise StampbookError(Code.UNAUTHORIZED)
-    principal = await _lookup(runtime, key)
+    principal = None
+    if scheme.lower() == AUTH_SCHEME and key and len(key) <= 200:
+        principal = await _lookup(runtime, key)
     if principal is None:
+        await limiter.hit_unauthorized(address)
         raise StampbookError(Code.UNAUTHORIZED)
     assert principal.key_idx is not None
-    headers = await runtime.limiter.hit(
-        key_idx=principal.key_idx, account_limit=principal.rate_limit
-    )
+    headers = await limiter.hit(key_idx=principal.key_idx, account_limit=principal.rate_limit)
+    state = scope.setdefault("state", {})
+    state[PRINCIPAL_STATE] = principal
     if headers:
-        setattr(request.state, RATE_LIMIT_HEADERS_STATE, headers)
+        state[RATE_LIMIT_HEADERS_STATE] = headers
+    return principal
+
+
+async def authenticate(request: Request) -> Call:
+    """FastAPI dependency: the Call for a request whose key ``admit`` accepted.
+
+    The intake middleware admits every API request before its body is read and
+    leaves the principal in the scope's state, so the key is looked up once;
+    a request that reached here without it (an app without the middleware) is
+    admitted now.
+    """
+    scope = request.scope
+    principal: Principal | None = scope.get("state", {}).get(PRINCIPAL_STATE)
+    if principal is None:
+        principal = await admit(scope, request.headers.get("authorization", ""))
     for name, value in request.query_params.multi_items():
         if not storable_text(value):
             # A %00 would reach PostgreSQL and fail there (a 500).
             raise StampbookError(Code.INVALID_PARAMETER, param=name)
-    return Call(request=request, runtime=runtime, principal=principal, lang=lang)
-
-
-async def authenticate_unparsed(request: Request) -> StampbookError | None:
-    """Authenticate and count a request refused before its dependencies ran.
-
-    FastAPI parses a JSON body before it runs any dependency, so a body that is
-    not JSON would be answered 400 without the key ever being checked or the
-    request counted. Called by the 400 handlers: returns the 1101 or 1201
-    refusal that must answer instead, or None (the rate-limit headers are then
-    set for the 400). Requests whose dependencies already ran are left alone.
-    """
-    if getattr(request.state, AUTHENTICATED_STATE, False):
-        return None
-    try:
-        await authenticate(request)
-    except StampbookError as refusal:
-        return refusal
-    return None
+    return Call(
+        request=request, runtime=runtime_of(request), principal=principal, lang=language_of(request)
+    )
 
 
 async def _lookup(runtime: Runtime, key: str) -> Principal | None:

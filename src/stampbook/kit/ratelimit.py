@@ -40,12 +40,23 @@ def validate_limit(text: str) -> str:
 
 
 class RateLimiter:
-    """Counts hits per API key and refuses with 1201 over the budget."""
+    """Counts hits per API key and refused keys per client address; refuses with
+    1201 over either budget."""
 
     def __init__(
-        self, default_limit: str, redis_url: str | None = None, *, key_prefix: str = "stampbook"
+        self,
+        default_limit: str,
+        redis_url: str | None = None,
+        *,
+        key_prefix: str = "stampbook",
+        unauthorized_limit: str = OFF,
     ) -> None:
         self.default_limit = validate_limit(default_limit)
+        self.unauthorized_limit = validate_limit(unauthorized_limit)
+        # Addresses over their budget of refused keys, and when (time.time()) their
+        # window ends: checked before any key lookup, without I/O, so that a flood
+        # of guesses costs neither the database nor the storage a round trip.
+        self.blocked: dict[str, float] = {}
         self.storage: Storage = MemoryStorage()
         if redis_url:
             storage = storage_from_string(
@@ -80,9 +91,41 @@ class RateLimiter:
             )
         return headers
 
+    def blocked_refusal(self, address: str) -> StampbookError | None:
+        """The 1201 for an address still over its budget of refused keys, else None."""
+        until = self.blocked.get(address)
+        if until is None:
+            return None
+        left = until - time.time()
+        if left <= 0:
+            del self.blocked[address]
+            return None
+        return _retry_after(left)
+
+    async def hit_unauthorized(self, address: str) -> None:
+        """Count one refused key from ``address``; raise 1201 (HTTP 429) once it is
+        over ``unauthorized_limit``, and block the address until its window ends."""
+        if self.unauthorized_limit == OFF:
+            return
+        item = parse_limit(self.unauthorized_limit)
+        if await self.strategy.hit(item, "unauthorized", address):
+            return
+        stats = await self.strategy.get_window_stats(item, "unauthorized", address)
+        if len(self.blocked) > 10_000:
+            self.blocked.clear()
+        self.blocked[address] = stats.reset_time
+        raise _retry_after(stats.reset_time - time.time())
+
     async def reset(self) -> None:
         """Forget every count (used by tests and the CLI)."""
+        self.blocked.clear()
         await self.storage.reset()
+
+
+def _retry_after(seconds: float) -> StampbookError:
+    return StampbookError(
+        Code.RATE_LIMITED, headers={"Retry-After": str(max(1, math.ceil(seconds)))}
+    )
 
 
 def _async_redis_uri(url: str) -> str:

@@ -36,7 +36,10 @@ class Runtime:
             ),
             clock=clock or Clock(),
             limiter=RateLimiter(
-                settings.rate_limit, settings.redis_url, key_prefix=settings.redis_prefix
+                settings.rate_limit,
+                settings.redis_url,
+                key_prefix=settings.redis_prefix,
+                unauthorized_limit=settings.unauthorized_limit,
             ),
         )
 

@@ -115,9 +115,13 @@ class Visit:
 
     @property
     def secure_cookies(self) -> bool:
-        """Mark cookies Secure when the page is served over https (directly or via
-        a proxy that uvicorn trusts)."""
-        return self.request.url.scheme == "https"
+        """Mark cookies Secure when the public URL is https, even though the
+        request itself arrives over http from a TLS proxy on another host (or
+        when it does arrive over https)."""
+        return (
+            self.runtime.settings.public_url.startswith("https://")
+            or self.request.url.scheme == "https"
+        )
 
     def t(self, key: str, **values: Any) -> str:
         """A phrase in this visit's language."""
