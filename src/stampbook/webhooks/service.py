@@ -21,6 +21,7 @@ from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
+from stampbook.webhooks import outbox
 from stampbook.webhooks import repository as repo
 from stampbook.webhooks.schemas import CreateWebhook, UpdateWebhook
 from stampbook.webhooks.signing import new_secret
@@ -84,7 +85,7 @@ def render_message(row: Any, attempts: list[Any], zone: Any) -> dict[str, Any]:
         ),
         "createdYmdt": format_ymdt(row.created_at, zone),
         "deliveredYmdt": _ymdt(row.delivered_at, zone),
-        "payload": orjson.loads(row.payload),
+        "payload": orjson.loads(outbox.deliverable(row.payload)),
         "attempts": [render_attempt(attempt, zone) for attempt in attempts],
     }
 
