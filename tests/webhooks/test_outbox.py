@@ -99,7 +99,13 @@ async def test_every_verb_queues_its_event_with_explicit_counts(api: Api, hooks:
     assert list(completed) == ["type", "timestamp", "data"]
     assert completed["type"] == "stamp.completed"
     data = completed["data"]
-    assert list(data) == [*RECEIVER_VIEW_FIELDS, "stampsBefore", "stampsAfter", "source", "eventIdx"]
+    assert list(data) == [
+        *RECEIVER_VIEW_FIELDS,
+        "stampsBefore",
+        "stampsAfter",
+        "source",
+        "eventIdx",
+    ]
     assert data["stampIdx"] == stamp_idx and data["stamps"] == data["maxStamps"] == 2
     assert data["source"] == "API"
     # eventIdx names the ledger row; stamp.completed shares the row of the add
