@@ -140,8 +140,8 @@ async def test_an_add_queues_the_stamp_exactly_as_validate_shows_it(
     stamp_fields: dict[str, Any],
     timezone: str | None,
 ) -> None:
-    # PostgreSQL renders an accepted add's payload inside its one statement
-    # (stamps/hot_path.py); it must match the Python rendering field for field.
+    # An accepted add is queued by the one-step path (one statement on
+    # PostgreSQL); its payload must be validate's stamp, field for field.
     if timezone is not None:
         await set_timezone(app, api, timezone)
     webhook_idx, _ = await hooks.create(RECEIVER)
@@ -196,11 +196,11 @@ async def test_a_remove_queues_the_stamp_exactly_as_validate_shows_it(
     assert last_event["action"] == "REMOVE"
 
 
-async def test_a_time_zone_the_database_does_not_know_still_adds_through_the_general_path(
+async def test_a_time_zone_the_database_does_not_know_still_adds(
     api: Api, hooks: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # PostgreSQL renders the add's payload with the account's time zone; one
-    # its tz database lacks (an older tzdata there) must not fail the add.
+    # The payload is rendered in Python at delivery, so a zone PostgreSQL's tz
+    # database lacks (an older tzdata there) never reaches the database.
     from stampbook.kit import api as kit_api
 
     unknown = utc_named("Mars/Olympus_Mons")

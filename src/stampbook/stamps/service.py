@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.cards import repository as cards
+from stampbook.cards import repository as card_repo
 from stampbook.kit.api import ServiceCall
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
@@ -112,7 +112,7 @@ async def record(
 async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> int:
     """Issue a stamp on a card; returns the new stampIdx."""
     _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
-    owner = await cards.get(
+    owner = await card_repo.get(
         conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
     )
     if owner is None:
@@ -312,7 +312,7 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
     max_stamps = row.max_stamps
     if "cardIdx" in sent and body.cardIdx != row.card_idx:
         assert body.cardIdx is not None
-        target = await cards.get(
+        target = await card_repo.get(
             conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
         )
         if target is None:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.cards import repository as cards
+from stampbook.cards import repository as card_repo
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
@@ -103,7 +103,7 @@ async def _existing(
 
 async def _require_card(conn: AsyncConnection, ctx: CallContext, card_idx: int | None) -> None:
     if card_idx is not None and (
-        await cards.get(conn, account_idx=ctx.account_idx, card_idx=card_idx) is None
+        await card_repo.get(conn, account_idx=ctx.account_idx, card_idx=card_idx) is None
     ):
         raise StampbookError(Code.CARD_NOT_FOUND)
 
