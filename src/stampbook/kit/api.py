@@ -23,6 +23,7 @@ from starlette.types import Scope
 from stampbook.accounts.service import Principal, principal_for_key
 from stampbook.kit import idempotency
 from stampbook.kit.context import CallContext, zone_for
+from stampbook.kit.db import Database
 from stampbook.kit.envelope import error_body, ok
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
@@ -32,10 +33,11 @@ from stampbook.kit.runtime import Runtime
 
 T = TypeVar("T")
 ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
-# A write done whole on the driver connection (stamps/hot_path.py): given the
-# context and the request's fingerprint (None without a key), True when it
-# wrote, False when it changed nothing and the general path must answer.
-HotWrite = Callable[[CallContext, str | None], Awaitable[bool]]
+# A write the service may do whole in one step (stamps.service.add_at_once):
+# given the database, the context and the request's fingerprint (None without
+# a key), None when it wrote, else the service call that answers through
+# ``write``'s general path (key claim, replay, refusal).
+HotWrite = Callable[[Database, CallContext, str | None], Awaitable[ServiceCall | None]]
 HotRead = Callable[[CallContext], Awaitable[Any]]
 
 AUTH_SCHEME = "apikey"
@@ -90,15 +92,17 @@ class Call:
             return await self.read(service)
         return ok(await hot(self.context()))
 
-    async def write_hot(self, hot: HotWrite, service: ServiceCall, *, params: object) -> Response:
-        """``write`` whose common case, an accepted change with a null result, is
-        tried first by ``hot``; anything else (a refusal, a replay, a reused
-        key) is answered by ``write`` with ``service``, as if ``hot`` had not run.
+    async def write_hot(self, service: HotWrite, *, params: object) -> Response:
+        """``write`` for a service that may do its common case, an accepted
+        change with a null result, in one step: the service chooses; when it
+        returns a service call instead, ``write`` answers with it (a refusal,
+        a replay, a reused key), as if no step had been tried.
         """
         key, fingerprint = self._idempotency(params)
-        if await hot(self.context(idempotency_key=key), fingerprint):
+        general = await service(self.runtime.db, self.context(idempotency_key=key), fingerprint)
+        if general is None:
             return ok()
-        return await self._write(service, key, fingerprint)
+        return await self._write(general, key, fingerprint)
 
     async def write(self, service: ServiceCall, *, params: object) -> Response:
         """Run a write in one transaction, exactly once per Idempotency-Key.

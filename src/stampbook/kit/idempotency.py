@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import FromClause
 
 from stampbook.db.schema import idempotency_key
 from stampbook.kit.errors import Code, StampbookError
@@ -27,19 +29,53 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_LENGTH = 255
 
 
+# The key row of one request, with its stored response when the write is
+# done in one step (stamps/hot_path.py; NULL until ``record`` otherwise).
+# Parameters follow the stamp statements' convention (``p_`` + the value).
+_CLAIM_VALUES = {
+    "account_idx": "p_account_idx",
+    "idem_key": "p_idem_key",
+    "fingerprint": "p_fingerprint",
+    "status_code": "p_status_code",
+    "response_body": "p_response_body",
+    "created_at": "p_now",
+}
+
+
+def claim_from(source: FromClause | None = None, *, dialect: str | None = None) -> Insert:
+    """The claim: an INSERT of the key row (none without a key), once per row
+    of ``source`` when given (the one-statement change claims only if its
+    UPDATE matched). With ``dialect`` it does nothing on a conflict (the
+    general path then replays); without, a conflict fails the statement (the
+    one-statement change must roll back whole)."""
+    row = select(
+        *(
+            bindparam(name, type_=idempotency_key.c[column].type)
+            for column, name in _CLAIM_VALUES.items()
+        )
+    ).where(bindparam("p_idem_key", type_=idempotency_key.c.idem_key.type).is_not(None))
+    if source is not None:
+        row = row.select_from(source)
+    inserter = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect or "", insert)
+    statement = inserter(idempotency_key).from_select(list(_CLAIM_VALUES), row)
+    if dialect is not None:
+        statement = statement.on_conflict_do_nothing()  # type: ignore[attr-defined]
+    return statement
+
+
 # Built once (see stamps/repository.py): the claim and the record run on every
 # keyed write, and rebuilding them per call costs more than the round trip.
-_CLAIM = {
-    dialect: insert(idempotency_key).on_conflict_do_nothing().returning(idempotency_key.c.idem_key)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+CLAIM = {
+    dialect: claim_from(dialect=dialect).returning(idempotency_key.c.idem_key)
+    for dialect in ("postgresql", "sqlite")
 }
 _RECORD = (
     update(idempotency_key)
     .where(
         idempotency_key.c.account_idx == bindparam("p_account_idx"),
-        idempotency_key.c.idem_key == bindparam("p_key"),
+        idempotency_key.c.idem_key == bindparam("p_idem_key"),
     )
-    .values(status_code=bindparam("p_status_code"), response_body=bindparam("p_body"))
+    .values(status_code=bindparam("p_status_code"), response_body=bindparam("p_response_body"))
 )
 
 
@@ -72,12 +108,14 @@ async def claim(
 ) -> bool:
     """Insert the key row; False when the key already exists (committed)."""
     values = {
-        "account_idx": account_idx,
-        "idem_key": key,
-        "fingerprint": fingerprint,
-        "created_at": now,
+        "p_account_idx": account_idx,
+        "p_idem_key": key,
+        "p_fingerprint": fingerprint,
+        "p_status_code": None,
+        "p_response_body": None,
+        "p_now": now,
     }
-    return (await conn.execute(_CLAIM[conn.dialect.name], values)).first() is not None
+    return (await conn.execute(CLAIM[conn.dialect.name], values)).first() is not None
 
 
 async def stored(
@@ -108,9 +146,9 @@ async def record(
         _RECORD,
         {
             "p_account_idx": account_idx,
-            "p_key": key,
+            "p_idem_key": key,
             "p_status_code": response.status_code,
-            "p_body": response.body,
+            "p_response_body": response.body,
         },
     )
 

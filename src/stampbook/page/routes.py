@@ -555,7 +555,7 @@ async def staff_action(request: Request, token: str) -> Response:
         except service.StaleFormError:
             stale = True
     if refusal is None and not stale:
-        done = "redeemed" if action == service.ACTION_REDEEM else "added"
+        done = "redeemed" if action == service.ONSITE_REDEEM else "added"
         return visit.redirect(f"/s/{token}?done={done}")
     loaded = await load(visit.runtime, token)
     if loaded is None:

@@ -33,7 +33,7 @@ from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
 from stampbook.page import repository as page_repo
-from stampbook.stamps import repository as stamps_repo
+from stampbook.stamps import repository as stamp_repo
 from stampbook.stamps import service as stamps
 from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, stamp_url
 
@@ -52,8 +52,8 @@ STATE_EXPIRED = "expired"
 STATE_NOT_STARTED = "not_started"
 STATE_INACTIVE = "inactive"
 
-ACTION_ADD = "add"
-ACTION_REDEEM = "redeem"
+ONSITE_ADD = "add"
+ONSITE_REDEEM = "redeem"
 
 # The personal fields the PIN guards, in the order the page lists them.
 PERSONAL_FIELDS = ("user_nm", "user_phnno", "user_eml", "user_id", "user_etc1", "user_etc2")
@@ -169,13 +169,13 @@ class Card:
         if not self.onsite:
             return None
         if self.state == STATE_ACTIVE:
-            return ACTION_ADD
+            return ONSITE_ADD
         if self.state == STATE_COMPLETE:
-            return ACTION_REDEEM
+            return ONSITE_REDEEM
         return None
 
 
-def state_of(row: Any, today: date) -> str:
+def page_state(row: Any, today: date) -> str:
     """The card's state for the customer: why it can't be used, or where it stands."""
     if row.active_yn != "Y":
         return STATE_INACTIVE
@@ -227,7 +227,7 @@ def card_view(row: Any, *, today: date, now: datetime, public_url: str, unlocked
         url=web_url(row.url),
         strt=row.strt_ymd,
         end=row.end_ymd,
-        state=state_of(row, today),
+        state=page_state(row, today),
         onsite=row.onsite_yn == "Y",
         page_url=stamp_url(row, public_url),
         has_pin=row.pin_hash is not None,
@@ -342,11 +342,11 @@ async def onsite_action(
     """
     if row.onsite_yn != "Y":
         raise StampbookError(Code.ONSITE_NOT_ENABLED)
-    if action not in (ACTION_ADD, ACTION_REDEEM):
+    if action not in (ONSITE_ADD, ONSITE_REDEEM):
         raise StampbookError(Code.INVALID_PARAMETER, param="action")
     if expected_stamps is not None and expected_stamps != row.stamps:
         raise StaleFormError
-    if action == ACTION_ADD:
+    if action == ONSITE_ADD:
         await stamps.check_onsite_password(conn, ctx, row, password)
         await stamps.add(conn, ctx, stamp_idx=row.stamp_idx)
     else:
@@ -357,4 +357,4 @@ async def find(conn: AsyncConnection, token: str, *, for_update: bool = False) -
     """The stamp behind a page token (None for anything that is not one)."""
     if not token_shape_ok(token):
         return None
-    return await stamps_repo.view_by_token(conn, token=token, for_update=for_update)
+    return await stamp_repo.view_by_token(conn, token=token, for_update=for_update)

@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    bindparam,
+    delete,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from stampbook.db.schema import card, stamp, stamp_event
 
@@ -130,14 +142,52 @@ REMOVE_ONE = (
     .returning(*_VIEW_RETURNING)
 )
 
-_INSERT_EVENT = insert(stamp_event).returning(stamp_event.c.event_idx)
-# The same, with every value a bound parameter named after its column (the
-# hot path runs it precompiled, kit/driver.py).
-INSERT_EVENT_VALUES = (
-    insert(stamp_event)
-    .values({c.name: bindparam(c.name) for c in stamp_event.c if c.name != "event_idx"})
-    .returning(stamp_event.c.event_idx)
-)
+# The ledger's action names.
+ACTION_CREATE = "CREATE"
+ACTION_ADD = "ADD"
+ACTION_REMOVE = "REMOVE"
+ACTION_UPDATE = "UPDATE"
+ACTION_USE = "USE"
+
+# Bound parameters are named ``p_`` + the value they carry (``p_now``,
+# ``p_stamp_idx``), the same name in every statement, so that one dict of
+# values fills any of them and any composition of them (stamps/hot_path.py).
+_EVENT_VALUES = {
+    "account_idx": "p_account_idx",
+    "stamp_idx": "p_stamp_idx",
+    "card_idx": "p_card_idx",
+    "action": "p_action",
+    "stamps_before": "p_stamps_before",
+    "stamps_after": "p_stamps_after",
+    "source": "p_source",
+    "key_idx": "p_key_idx",
+    "idempotency_key": "p_idem_key",
+    "reg_ymdt": "p_now",
+}
+
+
+def insert_event_from(changed: FromClause | None = None) -> ReturningInsert[Any]:
+    """The ledger row of one change, RETURNING its ``event_idx``: every value
+    bound, or, given ``changed`` (a conditional UPDATE … RETURNING as a CTE),
+    the stamp, its card and the counts taken from that row, the count before
+    being the one after minus ``p_delta``."""
+    values: dict[str, ColumnElement[Any]] = {
+        column: bindparam(name, type_=stamp_event.c[column].type)
+        for column, name in _EVENT_VALUES.items()
+    }
+    row = select(*values.values())
+    if changed is not None:
+        values.update(
+            stamp_idx=changed.c.stamp_idx,
+            card_idx=changed.c.card_idx,
+            stamps_before=changed.c.stamps - bindparam("p_delta", type_=Integer),
+            stamps_after=changed.c.stamps,
+        )
+        row = select(*values.values()).select_from(changed)
+    return insert(stamp_event).from_select(list(values), row).returning(stamp_event.c.event_idx)
+
+
+INSERT_EVENT = insert_event_from()
 
 
 async def view(
@@ -224,8 +274,8 @@ async def delete_stamp(conn: AsyncConnection, *, account_idx: int, stamp_idx: in
 
 
 async def insert_event(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    """Append a ledger row; returns its eventIdx."""
-    return int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
+    """Append a ledger row (``INSERT_EVENT``'s ``p_`` values); returns its eventIdx."""
+    return int((await conn.execute(INSERT_EVENT, values)).scalar_one())
 
 
 async def list_views(

@@ -3,7 +3,6 @@ redeem) and the list and history extensions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -90,25 +89,21 @@ async def create_stamp(body: CreateStamp, call: Call = Depends(authenticate)) ->
 @router.put("/add", responses=responses_for(None))
 async def add_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Response:
     """Add exactly one stamp, if every rule allows it."""
-    return await _change(call, body, hot_path.ADD, service.add)
+    return await call.write_hot(
+        lambda db, ctx, fingerprint: service.add_at_once(
+            db, ctx, fingerprint, stamp_idx=body.stampIdx
+        ),
+        params=body.sent(),
+    )
 
 
 @router.put("/remove", responses=responses_for(None))
 async def remove_stamp(body: StampRef, call: Call = Depends(authenticate)) -> Response:
     """Take one stamp back (never below zero)."""
-    return await _change(call, body, hot_path.REMOVE, service.remove)
-
-
-async def _change(
-    call: Call, body: StampRef, change: hot_path.Change, general: Callable[..., Awaitable[None]]
-) -> Response:
-    """An add or a remove: the one-step hot path when it is accepted, else ``general``."""
-    db = call.runtime.db
     return await call.write_hot(
-        lambda ctx, fingerprint: hot_path.try_change(
-            db, ctx, change, stamp_idx=body.stampIdx, fingerprint=fingerprint
+        lambda db, ctx, fingerprint: service.remove_at_once(
+            db, ctx, fingerprint, stamp_idx=body.stampIdx
         ),
-        lambda conn, ctx: general(conn, ctx, stamp_idx=body.stampIdx),
         params=body.sent(),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from stampbook.kit.errors import Code
 
@@ -28,6 +29,27 @@ class StampState:
     max_stamps: int
     min_interval_sec: int = 0
     last_add_ms: int | None = None
+
+
+def state_of(row: Any) -> StampState:
+    """The rule-relevant state of a stamp view row."""
+    return StampState(
+        active=row.active_yn == "Y",
+        used=row.use_yn == "Y",
+        strt=row.strt_ymd,
+        end=row.end_ymd,
+        stamps=row.stamps,
+        max_stamps=row.max_stamps,
+        min_interval_sec=row.min_interval_sec,
+        last_add_ms=row.last_add_ms,
+    )
+
+
+def completes(stamps: Any, max_stamps: Any) -> Any:
+    """True when a count fills the card: an add that reaches it is a completion
+    too. Written once for plain values and for SQL columns alike (the
+    one-statement add puts it in its WHERE, stamps/hot_path.py)."""
+    return stamps >= max_stamps
 
 
 def usability_refusal(state: StampState, today: date) -> Code | None:

@@ -11,29 +11,27 @@ from __future__ import annotations
 import hmac
 import secrets
 import string
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.cards import repository as cards
+from stampbook.cards import repository as card_repo
+from stampbook.kit.api import ServiceCall
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
+from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
+from stampbook.stamps import hot_path, rules
 from stampbook.stamps import repository as repo
-from stampbook.stamps import rules
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
-from stampbook.stamps.views import render_stamp
+from stampbook.stamps.views import render_stamp, usable_view
 from stampbook.webhooks import outbox
-
-ACTION_CREATE = "CREATE"
-ACTION_ADD = "ADD"
-ACTION_REMOVE = "REMOVE"
-ACTION_UPDATE = "UPDATE"
-ACTION_USE = "USE"
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
 USER_ID_LENGTH = 12
@@ -62,20 +60,6 @@ def new_user_id() -> str:
 def new_token() -> str:
     """An unguessable page token (192 random bits, URL-safe)."""
     return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def state_of(row: Any) -> rules.StampState:
-    """The rule-relevant state of a stamp view row."""
-    return rules.StampState(
-        active=row.active_yn == "Y",
-        used=row.use_yn == "Y",
-        strt=row.strt_ymd,
-        end=row.end_ymd,
-        stamps=row.stamps,
-        max_stamps=row.max_stamps,
-        min_interval_sec=row.min_interval_sec,
-        last_add_ms=row.last_add_ms,
-    )
 
 
 def _refuse(code: Code | None) -> None:
@@ -107,77 +91,28 @@ async def record(
     event_idx = await repo.insert_event(
         conn,
         {
-            "account_idx": ctx.account_idx,
-            "stamp_idx": after.stamp_idx,
-            "card_idx": after.card_idx,
-            "action": action,
-            "stamps_before": stamps_before,
-            "stamps_after": after.stamps,
-            "source": ctx.source,
-            "key_idx": ctx.key_idx,
-            "idempotency_key": ctx.idempotency_key,
-            "reg_ymdt": ctx.now_naive,
+            "p_account_idx": ctx.account_idx,
+            "p_stamp_idx": after.stamp_idx,
+            "p_card_idx": after.card_idx,
+            "p_action": action,
+            "p_stamps_before": stamps_before,
+            "p_stamps_after": after.stamps,
+            "p_source": ctx.source,
+            "p_key_idx": ctx.key_idx,
+            "p_idem_key": ctx.idempotency_key,
+            "p_now": ctx.now_naive,
         },
     )
-    await _notify(conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx)
-    return event_idx
-
-
-def event_payloads(
-    ctx: CallContext,
-    row: Any,
-    event_types: tuple[str, ...],
-    *,
-    stamps_before: int,
-    event_idx: int | None,
-) -> list[tuple[str, bytes]]:
-    """The outbox payload of each event of one change, rendered from the row after it."""
-    view = render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
-    timestamp = format_ymdt(ctx.now_naive, ctx.zone)
-    return [
-        (
-            event_type,
-            outbox.build_payload(
-                event_type,
-                timestamp=timestamp,
-                stamp_view=view,
-                stamps_before=stamps_before,
-                stamps_after=row.stamps,
-                source=ctx.source,
-                event_idx=event_idx,
-            ),
-        )
-        for event_type in event_types
-    ]
-
-
-async def _notify(
-    conn: AsyncConnection,
-    ctx: CallContext,
-    row: Any,
-    event_types: tuple[str, ...],
-    *,
-    stamps_before: int,
-    event_idx: int | None,
-) -> None:
-    payloads = event_payloads(
-        ctx, row, event_types, stamps_before=stamps_before, event_idx=event_idx
+    await outbox.enqueue(
+        conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx
     )
-    for event_type, payload in payloads:
-        await outbox.enqueue(
-            conn,
-            ctx,
-            event_type=event_type,
-            card_idx=row.card_idx,
-            stamp_idx=row.stamp_idx,
-            payload=payload,
-        )
+    return event_idx
 
 
 async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> int:
     """Issue a stamp on a card; returns the new stampIdx."""
     _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
-    owner = await cards.get(
+    owner = await card_repo.get(
         conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
     )
     if owner is None:
@@ -206,77 +141,99 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
         },
     )
     await record(
-        conn, ctx, row, action=ACTION_CREATE, stamps_before=0, event_types=(outbox.STAMP_CREATED,)
+        conn,
+        ctx,
+        row,
+        action=repo.ACTION_CREATE,
+        stamps_before=0,
+        event_types=(outbox.STAMP_CREATED,),
     )
     return int(row.stamp_idx)
 
 
+# Accepted adds and removes done whole by the one-step path, by ledger action:
+# the tests read it to prove that an accepted change takes that path.
+ONE_STEP: Counter[str] = Counter()
+
+
+async def add_at_once(
+    db: Database, ctx: CallContext, fingerprint: str | None, *, stamp_idx: int
+) -> ServiceCall | None:
+    """The API's add: done whole in one step when every rule allows it (None),
+    else the general path that answers: ``add``, which claims the key,
+    replays, or diagnoses the refusal."""
+    return await _at_once(db, ctx, fingerprint, hot_path.ADD, stamp_idx, add)
+
+
+async def remove_at_once(
+    db: Database, ctx: CallContext, fingerprint: str | None, *, stamp_idx: int
+) -> ServiceCall | None:
+    """The API's remove, as ``add_at_once``."""
+    return await _at_once(db, ctx, fingerprint, hot_path.REMOVE, stamp_idx, remove)
+
+
+async def _at_once(
+    db: Database,
+    ctx: CallContext,
+    fingerprint: str | None,
+    change: hot_path.Change,
+    stamp_idx: int,
+    general: Callable[..., Awaitable[None]],
+) -> ServiceCall | None:
+    if await hot_path.try_change(db, ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint):
+        ONE_STEP[change.action] += 1
+        return None
+    return lambda conn, call_ctx: general(conn, call_ctx, stamp_idx=stamp_idx)
+
+
 async def add(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
     """Add exactly one stamp, or refuse with the first rule that forbids it."""
-    for _ in range(CONDITIONAL_RETRIES):
-        after = await repo.add_one(
-            conn,
-            account_idx=ctx.account_idx,
-            stamp_idx=stamp_idx,
-            today=ctx.today,
-            now_ms=ctx.now_ms,
-        )
-        if after is not None:
-            events = add_events(after)
-            await record(
-                conn,
-                ctx,
-                after,
-                action=ACTION_ADD,
-                stamps_before=after.stamps - 1,
-                event_types=events,
-            )
-            return
-        current = await _existing(conn, ctx, stamp_idx)
-        _refuse(rules.add_refusal(state_of(current), ctx.today, ctx.now_ms))
-        # The state that refused us changed under our feet (a concurrent
-        # remove, say): the conditional update is simply tried again.
-    raise StampbookError(Code.SERVICE_UNAVAILABLE)
+    await _change(
+        conn,
+        ctx,
+        hot_path.ADD,
+        stamp_idx,
+        lambda state: rules.add_refusal(state, ctx.today, ctx.now_ms),
+    )
 
 
 async def remove(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
     """Take one stamp back; never below zero, never on a redeemed stamp."""
+    await _change(conn, ctx, hot_path.REMOVE, stamp_idx, rules.remove_refusal)
+
+
+async def _change(
+    conn: AsyncConnection,
+    ctx: CallContext,
+    change: hot_path.Change,
+    stamp_idx: int,
+    refusal: Callable[[rules.StampState], Code | None],
+) -> None:
+    """The general path of an add or a remove: its conditional UPDATE, and
+    when it matches nothing, the first rule that refuses."""
+    params = hot_path.change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=None)
     for _ in range(CONDITIONAL_RETRIES):
-        after = await repo.remove_one(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
+        after = (await conn.execute(change.update, params)).first()
         if after is not None:
             await record(
                 conn,
                 ctx,
                 after,
-                action=ACTION_REMOVE,
-                stamps_before=after.stamps + 1,
-                event_types=(outbox.STAMP_REMOVED,),
+                action=change.action,
+                stamps_before=after.stamps - change.delta,
+                event_types=change.events_after(after),
             )
             return
         current = await _existing(conn, ctx, stamp_idx)
-        _refuse(rules.remove_refusal(state_of(current)))
+        _refuse(refusal(rules.state_of(current)))
+        # The state that refused us changed under our feet (a concurrent
+        # remove, say): the conditional update is simply tried again.
     raise StampbookError(Code.SERVICE_UNAVAILABLE)
 
 
 async def validate(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
     """The stamp, when it exists, is active, within its dates and not redeemed."""
     return usable_view(ctx, await repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx))
-
-
-def usable_view(ctx: CallContext, row: Any | None) -> dict[str, Any]:
-    """validate's answer for a stamp view row: 2001 when there is none, the
-    first usability rule that refuses, else the stamp object."""
-    if row is None:
-        raise StampbookError(Code.STAMP_NOT_FOUND)
-    _refuse(rules.usability_refusal(state_of(row), ctx.today))
-    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
-
-
-def add_events(after: Any) -> tuple[str, ...]:
-    """The outbox events of an accepted add: the card filling up is a completion too."""
-    if after.stamps >= after.max_stamps:
-        return (outbox.STAMP_ADDED, outbox.STAMP_COMPLETED)
-    return (outbox.STAMP_ADDED,)
 
 
 async def check_onsite_password(
@@ -322,7 +279,7 @@ async def redeem(
 ) -> None:
     """Mark a complete card's reward as used; on-site cards need the staff password."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
-    _refuse(rules.redeem_refusal(state_of(row), ctx.today))
+    _refuse(rules.redeem_refusal(rules.state_of(row), ctx.today))
     if row.onsite_yn == "Y":
         await check_onsite_password(conn, ctx, row, onsite_pwd)
     after = await repo.mark_used(
@@ -330,13 +287,13 @@ async def redeem(
     )
     if after is None:
         current = await _existing(conn, ctx, stamp_idx)
-        _refuse(rules.redeem_refusal(state_of(current), ctx.today))
+        _refuse(rules.redeem_refusal(rules.state_of(current), ctx.today))
         raise StampbookError(Code.STAMP_REDEEMED)
     await record(
         conn,
         ctx,
         after,
-        action=ACTION_USE,
+        action=repo.ACTION_USE,
         stamps_before=after.stamps,
         event_types=(outbox.STAMP_USED,),
     )
@@ -355,7 +312,7 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
     max_stamps = row.max_stamps
     if "cardIdx" in sent and body.cardIdx != row.card_idx:
         assert body.cardIdx is not None
-        target = await cards.get(
+        target = await card_repo.get(
             conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
         )
         if target is None:
@@ -386,7 +343,7 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
         conn,
         ctx,
         after,
-        action=ACTION_UPDATE,
+        action=repo.ACTION_UPDATE,
         stamps_before=row.stamps,
         event_types=(outbox.STAMP_UPDATED,),
     )
@@ -395,7 +352,7 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
             conn,
             ctx,
             after,
-            action=ACTION_USE,
+            action=repo.ACTION_USE,
             stamps_before=after.stamps,
             event_types=(outbox.STAMP_USED,),
         )
@@ -405,7 +362,9 @@ async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> 
     """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
-    await _notify(conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None)
+    await outbox.enqueue(
+        conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None
+    )
 
 
 async def list_stamps(

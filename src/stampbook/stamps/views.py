@@ -1,4 +1,6 @@
-"""The stamp object as the wire contract shows it (validate's result)."""
+"""The stamp object as the wire contract shows it (validate's result), and
+validate's answer. The one renderer: the API and the webhook payloads (at
+delivery, webhooks/outbox.py) both call ``render_stamp``."""
 
 from __future__ import annotations
 
@@ -6,9 +8,43 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stampbook.kit.clock import format_ymdt
+from stampbook.kit.context import CallContext
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.stamps import rules
 
 PAYLOAD_VERSION = "v1"
 DEFAULT_STAMP_IMAGE_PATH = "/static/stamp/default.svg"
+
+# The view-row columns ``render_stamp`` reads (a test checks the list against
+# the renderer), and those shown only to the account's own calls: the staff
+# password never reaches a webhook receiver, nor the outbox.
+RENDERED_COLUMNS = (
+    "stamp_idx",
+    "domain",
+    "card_idx",
+    "card_nm",
+    "card_ttl",
+    "stamps",
+    "max_stamps",
+    "token",
+    "url",
+    "strt_ymd",
+    "end_ymd",
+    "onsite_yn",
+    "onsite_pwd",
+    "memo",
+    "active_yn",
+    "user_id",
+    "user_nm",
+    "user_phnno",
+    "user_eml",
+    "user_etc1",
+    "user_etc2",
+    "stamp_img_url",
+    "reg_ymdt",
+)
+SECRET_COLUMNS = frozenset({"onsite_pwd"})
+RECEIVER_COLUMNS = tuple(name for name in RENDERED_COLUMNS if name not in SECRET_COLUMNS)
 
 
 def stamp_domain(row: Any, public_url: str) -> str:
@@ -21,10 +57,13 @@ def stamp_url(row: Any, public_url: str) -> str:
     return f"{stamp_domain(row, public_url)}/s/{row.token}"
 
 
-def render_stamp(row: Any, *, public_url: str, zone: ZoneInfo) -> dict[str, Any]:
-    """The stamp object, field for field and in the contract's order."""
+def render_stamp(
+    row: Any, *, public_url: str, zone: ZoneInfo, secrets: bool = True
+) -> dict[str, Any]:
+    """The stamp object, field for field and in the contract's order; without
+    ``secrets`` (a webhook receiver's copy) it leaves out ``onsitePwd``."""
     domain = stamp_domain(row, public_url)
-    return {
+    view: dict[str, Any] = {
         "stampIdx": row.stamp_idx,
         "domain": domain,
         "cardIdx": row.card_idx,
@@ -37,16 +76,31 @@ def render_stamp(row: Any, *, public_url: str, zone: ZoneInfo) -> dict[str, Any]
         "strtYmd": row.strt_ymd.isoformat(),
         "endYmd": row.end_ymd.isoformat(),
         "onsiteYn": row.onsite_yn,
-        "onsitePwd": row.onsite_pwd,
-        "memo": row.memo,
-        "activeYn": row.active_yn,
-        "userId": row.user_id,
-        "userNm": row.user_nm,
-        "userPhnno": row.user_phnno,
-        "userEml": row.user_eml,
-        "userEtc1": row.user_etc1,
-        "userEtc2": row.user_etc2,
-        "stampImgUrl": row.stamp_img_url or f"{public_url}{DEFAULT_STAMP_IMAGE_PATH}",
-        "regYmdt": format_ymdt(row.reg_ymdt, zone),
-        "payloadVersion": PAYLOAD_VERSION,
     }
+    if secrets:
+        view["onsitePwd"] = row.onsite_pwd
+    view.update(
+        memo=row.memo,
+        activeYn=row.active_yn,
+        userId=row.user_id,
+        userNm=row.user_nm,
+        userPhnno=row.user_phnno,
+        userEml=row.user_eml,
+        userEtc1=row.user_etc1,
+        userEtc2=row.user_etc2,
+        stampImgUrl=row.stamp_img_url or f"{public_url}{DEFAULT_STAMP_IMAGE_PATH}",
+        regYmdt=format_ymdt(row.reg_ymdt, zone),
+        payloadVersion=PAYLOAD_VERSION,
+    )
+    return view
+
+
+def usable_view(ctx: CallContext, row: Any | None) -> dict[str, Any]:
+    """validate's answer for a stamp view row: 2001 when there is none, the
+    first usability rule that refuses, else the stamp object."""
+    if row is None:
+        raise StampbookError(Code.STAMP_NOT_FOUND)
+    refusal = rules.usability_refusal(rules.state_of(row), ctx.today)
+    if refusal is not None:
+        raise StampbookError(refusal)
+    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)

@@ -24,23 +24,15 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import orjson
 
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.kit.runtime import Runtime
+from stampbook.webhooks import outbox, safety, signing
 from stampbook.webhooks import repository as repo
-from stampbook.webhooks import safety, signing
 from stampbook.webhooks.schedule import DEFAULT_JITTER, Decision, Verdict, decide
 
 log = logging.getLogger("stampbook.webhooks")
-
-
-def compact_json(payload: str) -> str:
-    """The stored payload in one byte form, whichever path wrote it: PostgreSQL's
-    ``json_build_object`` (an accepted add or remove) puts spaces around ``:``
-    where orjson does not. Keys keep their order."""
-    return orjson.dumps(orjson.loads(payload)).decode()
 
 
 DEFAULT_BATCH_SIZE = 32
@@ -206,9 +198,10 @@ class Dispatcher:
         until = endpoint.previous_secret_until
         if endpoint.previous_secret and until is not None and until > utc_naive(at):
             in_use.append(endpoint.previous_secret)
-        body = compact_json(message.payload)
-        headers = signing.headers(in_use, msg_id=message.msg_id, timestamp=at, body=body)
-        response = await self._post(endpoint.url, body.encode(), headers)
+        # Rendered here, off the request path, by the API's own renderer.
+        body = outbox.deliverable(message.payload)
+        headers = signing.headers(in_use, msg_id=message.msg_id, timestamp=at, body=body.decode())
+        response = await self._post(endpoint.url, body, headers)
         decision = decide(
             status_code=response.status_code,
             attempts_made=int(message.attempts) + 1,

@@ -15,12 +15,13 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.cards import repository as cards
+from stampbook.cards import repository as card_repo
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
+from stampbook.webhooks import outbox
 from stampbook.webhooks import repository as repo
 from stampbook.webhooks.schemas import CreateWebhook, UpdateWebhook
 from stampbook.webhooks.signing import new_secret
@@ -84,7 +85,7 @@ def render_message(row: Any, attempts: list[Any], zone: Any) -> dict[str, Any]:
         ),
         "createdYmdt": format_ymdt(row.created_at, zone),
         "deliveredYmdt": _ymdt(row.delivered_at, zone),
-        "payload": orjson.loads(row.payload),
+        "payload": orjson.loads(outbox.deliverable(row.payload)),
         "attempts": [render_attempt(attempt, zone) for attempt in attempts],
     }
 
@@ -102,7 +103,7 @@ async def _existing(
 
 async def _require_card(conn: AsyncConnection, ctx: CallContext, card_idx: int | None) -> None:
     if card_idx is not None and (
-        await cards.get(conn, account_idx=ctx.account_idx, card_idx=card_idx) is None
+        await card_repo.get(conn, account_idx=ctx.account_idx, card_idx=card_idx) is None
     ):
         raise StampbookError(Code.CARD_NOT_FOUND)
 
