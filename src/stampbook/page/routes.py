@@ -35,6 +35,7 @@ from stampbook.kit.clock import utc_naive
 from stampbook.kit.context import SOURCE_ONSITE, zone_for
 from stampbook.kit.errors import Code, StampbookError, message_for
 from stampbook.kit.i18n import SUPPORTED, negotiate
+from stampbook.kit.params import strict_decimal
 from stampbook.kit.runtime import Runtime
 from stampbook.page import repository as page_repo
 from stampbook.page import service
@@ -383,6 +384,19 @@ def _field(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _number_field(form: FormData, name: str) -> int | None:
+    """A whole-number form field (None when absent or empty), by the same strict
+    rule as the API's query integers, not even trimmed; anything else is 1001
+    naming it (a 400 page)."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return strict_decimal(value)
+    except ValueError as exc:
+        raise StampbookError(Code.INVALID_PARAMETER, param=name) from exc
+
+
 # --- the routes ------------------------------------------------------------------------
 
 
@@ -522,15 +536,49 @@ async def staff_action(request: Request, token: str) -> Response:
         if loaded is None:
             return visit.not_found()
         return staff_page(visit, loaded, status=403, error=visit.t("form_expired"))
-    expect = _field(form, "expect")
-    password = form.get("password")  # as typed: a password may hold spaces
     action = _field(form, "action")
-    refusal: StampbookError | None = None
-    stale = False
+    outcome: StampbookError | str
+    try:
+        expected = _number_field(form, "expect")
+    except StampbookError as exc:
+        outcome = exc  # refused before any transaction: nothing to count
+    else:
+        password = form.get("password")  # as typed: a password may hold spaces
+        outcome = await _run_staff_action(
+            visit,
+            token,
+            action=action,
+            password=password if isinstance(password, str) else "",
+            expected_stamps=expected,
+        )
+    if outcome == _DONE:
+        done = "redeemed" if action == service.ACTION_REDEEM else "added"
+        return visit.redirect(f"/s/{token}?done={done}")
+    loaded = None if outcome == _MISSING else await load(visit.runtime, token)
+    if loaded is None:
+        return visit.not_found()
+    if outcome == _STALE:
+        return staff_page(visit, loaded, status=409, error=visit.t("staff_stale"))
+    assert isinstance(outcome, StampbookError)
+    status = _REFUSAL_STATUS.get(outcome.code, 409)
+    response = staff_page(visit, loaded, status=status, error=outcome.message(visit.lang))
+    if status == 429:
+        response.headers["Retry-After"] = str(visit.runtime.settings.lockout_minutes * 60)
+    return response
+
+
+_DONE, _STALE, _MISSING = "done", "stale", "missing"
+
+
+async def _run_staff_action(
+    visit: Visit, token: str, *, action: str, password: str, expected_stamps: int | None
+) -> StampbookError | str:
+    """Run one staff action in its own transaction: ``_DONE``, ``_STALE`` (the
+    card changed since the form was shown), ``_MISSING``, or the refusal."""
     async with visit.runtime.db.write() as conn:
         row = await service.find(conn, token, for_update=True)
         if row is None:
-            return visit.not_found()
+            return _MISSING
         zone = await service.zone_name(conn, visit.runtime, row)
         ctx = service.context_for(visit.runtime, row, zone, source=SOURCE_ONSITE)
         try:
@@ -539,31 +587,18 @@ async def staff_action(request: Request, token: str) -> Response:
                 ctx,
                 row,
                 action=action,
-                password=password if isinstance(password, str) else "",
-                expected_stamps=int(expect) if expect.isdigit() else None,
+                password=password,
+                expected_stamps=expected_stamps,
             )
         except StampbookError as exc:
             if exc.http_status != 200 and exc.code != Code.INVALID_PARAMETER:
                 raise
             # Committed on purpose, like the API's refusals: a wrong password
             # must stay counted so that guessing locks out.
-            refusal = exc
+            return exc
         except service.StaleFormError:
-            stale = True
-    if refusal is None and not stale:
-        done = "redeemed" if action == service.ACTION_REDEEM else "added"
-        return visit.redirect(f"/s/{token}?done={done}")
-    loaded = await load(visit.runtime, token)
-    if loaded is None:
-        return visit.not_found()
-    if stale:
-        return staff_page(visit, loaded, status=409, error=visit.t("staff_stale"))
-    assert refusal is not None
-    status = _REFUSAL_STATUS.get(refusal.code, 409)
-    response = staff_page(visit, loaded, status=status, error=refusal.message(visit.lang))
-    if status == 429:
-        response.headers["Retry-After"] = str(visit.runtime.settings.lockout_minutes * 60)
-    return response
+            return _STALE
+    return _DONE
 
 
 @router.api_route("/s/{token}/qr.svg", methods=["GET", "HEAD"])
