@@ -24,6 +24,10 @@ from sqlalchemy import (
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# Every table with a generated id says ``sqlite_autoincrement=True``: without
+# it SQLite reuses the id of the newest row once deleted (max(rowid) + 1), and
+# a deleted stampIdx must never name another customer's card. PostgreSQL's
+# sequences never reuse one anyway. Migration 0002 converted older databases.
 
 metadata = MetaData(
     naming_convention={
@@ -42,6 +46,7 @@ account = Table(
     Column("timezone", String(64), nullable=True),
     Column("rate_limit", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 api_key = Table(
@@ -60,6 +65,7 @@ api_key = Table(
     Column("name", String(100), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 card = Table(
@@ -82,6 +88,7 @@ card = Table(
     Column("onsite_pwd", String(100), nullable=True),
     Column("min_interval_sec", Integer, nullable=False, server_default="0"),
     Column("reg_ymdt", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 stamp = Table(
@@ -132,6 +139,7 @@ stamp = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
     Index("ix_stamp_account_user", "account_idx", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 stamp_event = Table(
@@ -156,6 +164,7 @@ stamp_event = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_event_stamp", "stamp_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
+    sqlite_autoincrement=True,
 )
 
 idempotency_key = Table(
@@ -204,6 +213,7 @@ webhook_endpoint = Table(
     Column("active_yn", String(1), nullable=False, server_default="Y"),
     Column("disabled_reason", String(200), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 webhook_message = Table(
@@ -235,6 +245,7 @@ webhook_message = Table(
     # Per-stamp order: a message waits while an earlier one of its endpoint
     # and stamp is pending.
     Index("ix_webhook_message_stamp", "webhook_idx", "stamp_idx", "message_idx"),
+    sqlite_autoincrement=True,
 )
 
 webhook_attempt = Table(
@@ -253,4 +264,5 @@ webhook_attempt = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("response_excerpt", Text, nullable=True),
     Column("error", String(500), nullable=True),
+    sqlite_autoincrement=True,
 )
