@@ -262,3 +262,27 @@ async def test_the_migrated_database_matches_schema_py(database_url: str) -> Non
     finally:
         await database.dispose()
     assert differences == []
+
+
+def test_a_later_rebuild_of_a_table_keeps_its_counter(tmp_path: Any) -> None:
+    """Migrations after 0002 that rebuild a table on SQLite (batch mode) must not
+    hand out again the ids of the newest rows deleted before them."""
+    url = f"sqlite:///{tmp_path / 'at-0002.db'}"
+    upgrade(url, "0002")
+
+    async def fill_then_delete_newest_stamp(conn: AsyncConnection) -> None:
+        for name in ("account", "card", "stamp"):
+            for n in (1, 2):
+                await conn.execute(_insert_columns(name, n))
+        await conn.execute(delete(schema.stamp).where(schema.stamp.c.stamp_idx == 2))
+
+    run(in_database(url, fill_then_delete_newest_stamp))
+    upgrade(url)
+
+    async def new_stamp(conn: AsyncConnection) -> int:
+        created = await conn.execute(
+            _insert_columns("stamp", 3).returning(schema.stamp.c.stamp_idx)
+        )
+        return int(created.scalar_one())
+
+    assert run(in_database(url, new_stamp)) == 3

@@ -126,8 +126,6 @@ stamp = Table(
     Column("pin_hash", String(200), nullable=True),
     Column("pin_failures", Integer, nullable=False, server_default="0"),
     Column("pin_locked_until", DateTime, nullable=True),
-    Column("onsite_failures", Integer, nullable=False, server_default="0"),
-    Column("onsite_locked_until", DateTime, nullable=True),
     # Epoch milliseconds of the last accepted add: the minimum-interval rule
     # compares against it inside the add's conditional UPDATE.
     Column("last_add_ms", BigInteger, nullable=True),
@@ -181,6 +179,21 @@ idempotency_key = Table(
     Column("status_code", Integer, nullable=True),
     Column("response_body", LargeBinary, nullable=True),
     Column("created_at", DateTime, nullable=False, index=True),
+)
+
+# Wrong on-site passwords, counted per (scope, subject): the stamp page's per
+# card ("page_card", cardIdx) and per client address ("page_address"), and the
+# API's per card ("api_card"), never shared with the page's. A count runs for
+# one lock period from its first failure; reaching the limit locks until
+# ``locked_until`` (stamps/onsite.py).
+onsite_lockout = Table(
+    "onsite_lockout",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("subject", String(100), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("window_start", DateTime, nullable=True),
+    Column("locked_until", DateTime, nullable=True),
 )
 
 server_setting = Table(

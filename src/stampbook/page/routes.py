@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,12 @@ from stampbook.kit.context import SOURCE_ONSITE, zone_for
 from stampbook.kit.errors import Code, StampbookError, message_for
 from stampbook.kit.i18n import SUPPORTED, negotiate
 from stampbook.kit.params import strict_decimal
+from stampbook.kit.remote import client_address
 from stampbook.kit.runtime import Runtime
 from stampbook.page import repository as page_repo
 from stampbook.page import service
 from stampbook.page.text import LANGUAGE_NAMES, pick_language, text
+from stampbook.stamps import onsite
 from stampbook.stamps.views import stamp_url
 
 log = logging.getLogger("stampbook.page")
@@ -289,20 +292,31 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["page"]
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A stamp row with the zone its dates are read in."""
+    """A stamp row with the zone its dates are read in (and, for the staff page,
+    when on-site actions unlock for this client)."""
 
     row: Row[Any]
     zone: str
+    onsite_locked_until: datetime | None = None
 
 
-async def load(runtime: Runtime, token: str) -> Loaded | None:
-    """The stamp behind ``token`` in a read transaction, or None."""
+async def load(runtime: Runtime, token: str, *, staff_of: Request | None = None) -> Loaded | None:
+    """The stamp behind ``token`` in a read transaction, or None; with
+    ``staff_of``, also the on-site lock that request's client is under."""
     async with runtime.db.read() as conn:
         row = await service.find(conn, token)
         if row is None:
             return None
         zone = await service.zone_name(conn, runtime, row)
-    return Loaded(row, zone)
+        locked_until = None
+        if staff_of is not None and row.onsite_yn == "Y":
+            locked_until = await onsite.page_locked_until(
+                conn,
+                card_idx=row.card_idx,
+                page_address=client_address(staff_of.scope),
+                now=utc_naive(runtime.clock.now()),
+            )
+    return Loaded(row, zone, locked_until)
 
 
 def view(visit: Visit, loaded: Loaded, *, unlocked: bool = False) -> service.Card:
@@ -314,6 +328,7 @@ def view(visit: Visit, loaded: Loaded, *, unlocked: bool = False) -> service.Car
         now=utc_naive(clock.now()),
         public_url=visit.runtime.settings.public_url,
         unlocked=unlocked,
+        onsite_locked_until=loaded.onsite_locked_until,
     )
 
 
@@ -520,7 +535,7 @@ async def hide(request: Request, token: str) -> Response:
 async def staff(request: Request, token: str) -> Response:
     """The staff's on-site page."""
     visit = await start(request)
-    loaded = await load(visit.runtime, token)
+    loaded = await load(visit.runtime, token, staff_of=request)
     if loaded is None:
         return visit.not_found()
     return staff_page(visit, loaded, status=200 if loaded.row.onsite_yn == "Y" else 403)
@@ -532,7 +547,7 @@ async def staff_action(request: Request, token: str) -> Response:
     visit = await start(request)
     form = await request.form()
     if not visit.csrf_ok(form, token):
-        loaded = await load(visit.runtime, token)
+        loaded = await load(visit.runtime, token, staff_of=request)
         if loaded is None:
             return visit.not_found()
         return staff_page(visit, loaded, status=403, error=visit.t("form_expired"))
@@ -554,7 +569,7 @@ async def staff_action(request: Request, token: str) -> Response:
     if outcome == _DONE:
         done = "redeemed" if action == service.ACTION_REDEEM else "added"
         return visit.redirect(f"/s/{token}?done={done}")
-    loaded = None if outcome == _MISSING else await load(visit.runtime, token)
+    loaded = None if outcome == _MISSING else await load(visit.runtime, token, staff_of=request)
     if loaded is None:
         return visit.not_found()
     if outcome == _STALE:
@@ -589,6 +604,7 @@ async def _run_staff_action(
                 action=action,
                 password=password,
                 expected_stamps=expected_stamps,
+                client_address=client_address(visit.request.scope),
             )
         except StampbookError as exc:
             if exc.http_status != 200 and exc.code != Code.INVALID_PARAMETER:

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from stampbook.db.sequences import raise_sequence
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -90,16 +92,7 @@ def _start_sequence_above_known_ids(table: str) -> None:
         bind.exec_driver_sql(f"SELECT max({column}) FROM {source}").scalar() or 0
         for source, column in named
     )
-    if not highest:
-        return
-    # sqlite_sequence has one row per AUTOINCREMENT table that ever held a row.
-    updated = bind.exec_driver_sql(
-        "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (highest, table)
-    )
-    if not updated.rowcount:
-        bind.exec_driver_sql(
-            "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest)
-        )
+    raise_sequence(bind, table, int(highest))
 
 
 def downgrade() -> None:
