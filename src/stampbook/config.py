@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     )
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    lockout_address_failures: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Wrong on-site passwords on the stamp page from one client address, over "
+            "all cards, before that address's on-site actions lock for "
+            "STAMPBOOK_LOCKOUT_MINUTES (each card also locks after "
+            "STAMPBOOK_LOCKOUT_FAILURES)."
+        ),
+    )
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     dispatcher_enabled: bool = Field(
