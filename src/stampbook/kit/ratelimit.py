@@ -2,7 +2,8 @@
 
 Memory storage by default (one budget per worker process); Redis when
 ``STAMPBOOK_REDIS_URL`` is set, so every worker on every machine shares one
-budget. Headers follow the IETF RateLimit header fields draft.
+budget, falling back to per-worker memory while Redis is down
+(``kit/failover.py``). Headers follow the IETF RateLimit header fields draft.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from functools import lru_cache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from limits.storage import storage_from_string
 
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.failover import FailoverStorage, redis_storage
 
 OFF = "off"
 POLICY_NAME = "default"
@@ -40,24 +41,36 @@ def validate_limit(text: str) -> str:
 
 
 class RateLimiter:
-    """Counts hits per API key and refuses with 1201 over the budget."""
+    """Counts hits per API key and refuses with 1201 over the budget.
+
+    With Redis, ``storage`` is a ``FailoverStorage``: any limiter built on it
+    (this one, or another throttle sharing the storage) keeps answering
+    while Redis is down, counting in this worker's memory meanwhile.
+    """
 
     def __init__(
-        self, default_limit: str, redis_url: str | None = None, *, key_prefix: str = "stampbook"
+        self,
+        default_limit: str,
+        redis_url: str | None = None,
+        *,
+        key_prefix: str = "stampbook",
+        redis_timeout: float = 0.25,
+        redis_retry_max: float = 30.0,
     ) -> None:
         self.default_limit = validate_limit(default_limit)
         self.storage: Storage = MemoryStorage()
         if redis_url:
-            storage = storage_from_string(
-                _async_redis_uri(redis_url),
-                key_prefix=key_prefix,
-                # limits' async Redis storage defaults to the coredis client, which
-                # is not installed; redis-py (a dependency) has the asyncio client.
-                implementation="redispy",
+            self.storage = FailoverStorage(
+                redis_storage(redis_url, key_prefix=key_prefix, timeout=redis_timeout),
+                timeout=redis_timeout,
+                retry_max=redis_retry_max,
             )
-            assert isinstance(storage, Storage)
-            self.storage = storage
         self.strategy = FixedWindowRateLimiter(self.storage)
+
+    @property
+    def shared(self) -> FailoverStorage | None:
+        """The Redis-backed storage, or None when limits are per worker anyway."""
+        return self.storage if isinstance(self.storage, FailoverStorage) else None
 
     async def hit(self, *, key_idx: int, account_limit: str | None) -> dict[str, str]:
         """Count one request; return the headers to send, or raise 1201 (HTTP 429)."""
@@ -83,7 +96,3 @@ class RateLimiter:
     async def reset(self) -> None:
         """Forget every count (used by tests and the CLI)."""
         await self.storage.reset()
-
-
-def _async_redis_uri(url: str) -> str:
-    return url if url.startswith("async+") else "async+" + url
