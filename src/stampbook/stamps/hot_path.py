@@ -64,7 +64,8 @@ CHANGED_BODY = OK_NULL_BODY
 _STAMP_DOMAIN = "rtrim(coalesce(nullif(upd.domain, ''), CAST(:public_url AS text)), '/')"
 _DATE = "to_char({}, 'YYYY-MM-DD')"
 
-# The payload, field for field as outbox.build_payload(render_stamp(row)) writes it.
+# The payload, field for field as outbox.build_payload(render_stamp(row)) writes it
+# (without views.SECRET_FIELDS: no on-site password in a webhook).
 _PAYLOAD_FIELDS = (
     ("stampIdx", "upd.stamp_idx"),
     ("domain", _STAMP_DOMAIN),
@@ -78,7 +79,6 @@ _PAYLOAD_FIELDS = (
     ("strtYmd", _DATE.format("upd.strt_ymd")),
     ("endYmd", _DATE.format("upd.end_ymd")),
     ("onsiteYn", "upd.onsite_yn"),
-    ("onsitePwd", "upd.onsite_pwd"),
     ("memo", "upd.memo"),
     ("activeYn", "upd.active_yn"),
     ("userId", "upd.user_id"),

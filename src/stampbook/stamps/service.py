@@ -269,7 +269,7 @@ def usable_view(ctx: CallContext, row: Any | None) -> dict[str, Any]:
     if row is None:
         raise StampbookError(Code.STAMP_NOT_FOUND)
     _refuse(rules.usability_refusal(state_of(row), ctx.today))
-    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone, secrets=True)
 
 
 def add_events(after: Any) -> tuple[str, ...]:

@@ -1,4 +1,10 @@
-"""The stamp object as the wire contract shows it (validate's result)."""
+"""The stamp object as the wire contract shows it (validate's result).
+
+validate returns the card's on-site password (``onsitePwd``) because the
+contract says so. Nothing else needs it, so the same object everywhere else
+(webhook payloads, which the delivery log keeps for 30 days, and ``list``
+items) leaves it out: see ``SECRET_FIELDS``.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +27,17 @@ def stamp_url(row: Any, public_url: str) -> str:
     return f"{stamp_domain(row, public_url)}/s/{row.token}"
 
 
-def render_stamp(row: Any, *, public_url: str, zone: ZoneInfo) -> dict[str, Any]:
-    """The stamp object, field for field and in the contract's order."""
+# Fields only validate shows; every other rendering of the stamp omits them.
+SECRET_FIELDS = ("onsitePwd",)
+
+
+def render_stamp(
+    row: Any, *, public_url: str, zone: ZoneInfo, secrets: bool = False
+) -> dict[str, Any]:
+    """The stamp object, field for field and in the contract's order; with
+    ``secrets`` (validate only) it includes ``SECRET_FIELDS`` too."""
     domain = stamp_domain(row, public_url)
-    return {
+    view = {
         "stampIdx": row.stamp_idx,
         "domain": domain,
         "cardIdx": row.card_idx,
@@ -50,3 +63,7 @@ def render_stamp(row: Any, *, public_url: str, zone: ZoneInfo) -> dict[str, Any]
         "regYmdt": format_ymdt(row.reg_ymdt, zone),
         "payloadVersion": PAYLOAD_VERSION,
     }
+    if not secrets:
+        for name in SECRET_FIELDS:
+            del view[name]
+    return view
