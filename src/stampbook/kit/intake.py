@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stampbook.kit.api import admit
+from stampbook.kit.arrival import arrived
 from stampbook.kit.envelope import error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
@@ -56,6 +57,10 @@ class Intake:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with arrived():
+            await self._admit(scope, receive, send)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = scope["path"].startswith(self.api_prefix)
         relabel = api and scope["method"] not in _BODILESS
         authorization = ""
