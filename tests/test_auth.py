@@ -1,4 +1,5 @@
-"""API keys -> the principal (stampbook.auth): the per-worker key cache (STAMPBOOK_AUTH_CACHE_SECONDS)."""
+"""API keys -> the principal (stampbook.auth): the per-worker key cache
+(STAMPBOOK_AUTH_CACHE_SECONDS)."""
 
 from __future__ import annotations
 
