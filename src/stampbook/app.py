@@ -32,6 +32,7 @@ from stampbook.kit.openapi import document_conventions
 from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
+from stampbook.stamps import onsite
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.webhooks import repository as webhook_repository
 from stampbook.webhooks.dispatcher import dispatch_forever
@@ -153,8 +154,8 @@ def background_jobs(settings: Settings) -> list[BackgroundJob]:
 
 
 async def housekeeping(runtime: Runtime) -> tuple[int, int]:
-    """Purge expired Idempotency-Keys and old settled webhook messages; returns
-    how many of each went."""
+    """Purge expired Idempotency-Keys, old settled webhook messages and spent
+    on-site password counters; returns how many keys and messages went."""
     now = utc_naive(runtime.clock.now())
     settings = runtime.settings
     async with runtime.db.write() as conn:
@@ -164,6 +165,9 @@ async def housekeeping(runtime: Runtime) -> tuple[int, int]:
         messages = await webhook_repository.purge_settled(
             conn, before=now - timedelta(days=settings.webhook_retention_days)
         )
+        # On-site password counters that count nothing any more (one row per
+        # client address that ever guessed): not worth a line in the report.
+        await onsite.purge(conn, now=now, lock_minutes=settings.lockout_minutes)
     return keys, messages
 
 
@@ -189,13 +193,19 @@ def _install_health(app: FastAPI) -> None:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "database unreachable"}})
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "database unavailable, not migrated or full"}},
+    )
     async def readyz(request: Request) -> Response:
-        """Readiness: the database answers."""
+        """Readiness: the database answers, migrated, with room; Redis's state
+        (``degraded`` is still 200: see kit/readiness.py)."""
         runtime: Runtime = request.app.state.runtime
-        if await runtime.db.ping():
-            return JSONResponse({"status": "ok", "database": runtime.db.dialect})
-        return JSONResponse({"status": "unavailable", "database": runtime.db.dialect}, 503)
+        status, body = await runtime.probe.report(
+            runtime.db, runtime.limiter, within=runtime.settings.readiness_timeout_seconds
+        )
+        return JSONResponse(body, status)
 
 
 def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
