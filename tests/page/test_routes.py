@@ -49,7 +49,7 @@ async def page_of(api: Api, stamp_idx: int) -> str:
     return page_path(await stamp_url(api, stamp_idx))
 
 
-def state_of(response: httpx.Response) -> str:
+def shown_state(response: httpx.Response) -> str:
     """The card state the page shows."""
     found = re.search(r'data-state="(\w+)"', response.text)
     assert found, response.text
@@ -148,7 +148,7 @@ async def test_page_shows_the_card_and_hides_personal_fields(
     assert html.count('<li class="slot">') == 3
     assert (api.today - timedelta(days=1)).isoformat() in html
     assert (api.today + timedelta(days=365)).isoformat() in html
-    assert state_of(response) == "active"
+    assert shown_state(response) == "active"
     assert 'href="https://shop.example.com/menu" rel="noopener noreferrer"' in html
     assert "<svg" in html and "qr-svg" in html
     assert "Kim Minji" not in html and "010-1234-5678" not in html
@@ -203,7 +203,7 @@ async def test_every_state_is_named(api: Api, client: httpx.AsyncClient) -> None
     for stamp_idx, (state, label) in expected.items():
         response = await client.get(await page_of(api, stamp_idx))
         assert response.status_code == 200
-        assert state_of(response) == state
+        assert shown_state(response) == state
         assert label in response.text
 
 
@@ -465,7 +465,7 @@ async def test_staff_add_stamps_and_redeem_on_site(api: Api, visitor: VisitorFac
         assert await api.count(stamp_idx) == 1
         assert (await counter.staff("4321")).status_code == 303
         complete = await counter.get()
-        assert state_of(complete) == "complete"
+        assert shown_state(complete) == "complete"
 
         offer = await counter.get("/staff")
         assert "Hand over the reward" in offer.text
@@ -474,7 +474,7 @@ async def test_staff_add_stamps_and_redeem_on_site(api: Api, visitor: VisitorFac
         assert redeemed.status_code == 303
         assert redeemed.headers["location"] == f"{path}?done=redeemed"
         done = await counter.get("?done=redeemed")
-        assert state_of(done) == "used" and "Reward handed over." in done.text
+        assert shown_state(done) == "used" and "Reward handed over." in done.text
         assert "Nothing to do on this card" in (await counter.get("/staff")).text
 
     assert await api.code("GET", "validate", params={"stampIdx": stamp_idx}) == 2005

@@ -1,6 +1,6 @@
 """The database handle: one async engine, write and read transactions.
 
-SQLite is set up for concurrency as DESIGN.md asks: WAL, a busy timeout,
+SQLite is set up for concurrency as docs/architecture.md says: WAL, a busy timeout,
 foreign keys on, and write transactions opened with ``BEGIN IMMEDIATE`` (a
 deferred transaction that reads and then writes can fail with SQLITE_BUSY at
 once, whatever the busy timeout). Within one process, SQLite writers also
