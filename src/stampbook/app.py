@@ -19,10 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stampbook import __version__
+from stampbook.auth import admit
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.kit import idempotency, logs
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
@@ -95,6 +96,7 @@ def create_app(
     # around the intake (so its refusals carry them too), then the routes.
     app.add_middleware(
         Intake,
+        admit=admit,
         api_prefix=API_PREFIX,
         max_body_bytes=settings.max_body_bytes,
         max_form_bytes=settings.max_form_bytes,

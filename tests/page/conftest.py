@@ -51,7 +51,7 @@ async def page_of(api: Api, stamp_idx: int) -> str:
     return page_path(await stamp_url(api, stamp_idx))
 
 
-def state_of(response: httpx.Response) -> str:
+def shown_state(response: httpx.Response) -> str:
     """The card state the page shows."""
     found = re.search(r'data-state="(\w+)"', response.text)
     assert found, response.text

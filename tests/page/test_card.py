@@ -23,8 +23,8 @@ from tests.page.conftest import (
     VisitorFactory,
     page_of,
     page_path,
+    shown_state,
     stamp_url,
-    state_of,
 )
 
 CSP = (
@@ -126,7 +126,7 @@ async def test_page_shows_the_card_and_hides_personal_fields(
     assert html.count('<li class="slot">') == 3
     assert (api.today - timedelta(days=1)).isoformat() in html
     assert (api.today + timedelta(days=365)).isoformat() in html
-    assert state_of(response) == "active"
+    assert shown_state(response) == "active"
     assert 'href="https://shop.example.com/menu" rel="noopener noreferrer"' in html
     assert "<svg" in html and "qr-svg" in html
     assert "Kim Minji" not in html and "010-1234-5678" not in html
@@ -181,7 +181,7 @@ async def test_every_state_is_named(api: Api, client: httpx.AsyncClient) -> None
     for stamp_idx, (state, label) in expected.items():
         response = await client.get(await page_of(api, stamp_idx))
         assert response.status_code == 200
-        assert state_of(response) == state
+        assert shown_state(response) == state
         assert label in response.text
 
 

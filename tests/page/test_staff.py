@@ -18,7 +18,7 @@ from tests.conftest import Api, subscribed
 from tests.page.conftest import (
     VisitorFactory,
     page_of,
-    state_of,
+    shown_state,
 )
 
 # --- on-site staff actions ------------------------------------------------------------------
@@ -46,7 +46,7 @@ async def test_staff_add_stamps_and_redeem_on_site(api: Api, visitor: VisitorFac
         assert await api.count(stamp_idx) == 1
         assert (await counter.staff("4321")).status_code == 303
         complete = await counter.get()
-        assert state_of(complete) == "complete"
+        assert shown_state(complete) == "complete"
 
         offer = await counter.get("/staff")
         assert "Hand over the reward" in offer.text
@@ -55,7 +55,7 @@ async def test_staff_add_stamps_and_redeem_on_site(api: Api, visitor: VisitorFac
         assert redeemed.status_code == 303
         assert redeemed.headers["location"] == f"{path}?done=redeemed"
         done = await counter.get("?done=redeemed")
-        assert state_of(done) == "used" and "Reward handed over." in done.text
+        assert shown_state(done) == "used" and "Reward handed over." in done.text
         assert "Nothing to do on this card" in (await counter.get("/staff")).text
 
     assert await api.code("GET", "validate", params={"stampIdx": stamp_idx}) == 2005

@@ -198,10 +198,10 @@ async def test_a_time_zone_the_database_does_not_know_still_adds(
 ) -> None:
     # The payload is rendered in Python at delivery, so a zone PostgreSQL's tz
     # database lacks (an older tzdata there) never reaches the database.
-    from stampbook.kit import api as kit_api
+    from stampbook.kit import call as kit_call
 
     unknown = utc_named("Mars/Olympus_Mons")
-    monkeypatch.setattr(kit_api, "zone_for", lambda _name: unknown)
+    monkeypatch.setattr(kit_call, "zone_for", lambda _name: unknown)
     webhook_idx, _ = await hooks.create(RECEIVER, events=["stamp.added"])
     stamp_idx = await api.stamp()
 
