@@ -287,7 +287,7 @@ def stamp_add(
 @app.command("purge")
 def purge_everything() -> None:
     """Purge expired Idempotency-Keys and webhook messages older than the retention."""
-    from stampbook.app import housekeeping
+    from stampbook.jobs import housekeeping
     from stampbook.kit.runtime import Runtime
 
     async def run() -> tuple[int, int]:
