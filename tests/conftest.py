@@ -33,6 +33,7 @@ from stampbook.db.migrate import upgrade
 from stampbook.db.schema import webhook_endpoint
 from stampbook.kit.clock import FrozenClock, utc_naive
 from stampbook.kit.db import Database
+from tests import network_guard
 from tests.servers import admin_sql
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -44,6 +45,18 @@ DATABASES = [
     if name.strip()
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+
+network_guard.install()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[None]:
+    """Fail any test that tried to connect beyond loopback (the attempt itself
+    was refused before a packet left; see tests/network_guard.py)."""
+    network_guard.take()
+    yield
+    refused = network_guard.take()
+    assert not refused, f"tests talk only to loopback; this one tried {refused}"
 
 
 def _with_database(url: str, name: str) -> str:

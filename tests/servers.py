@@ -53,22 +53,25 @@ def admin_sql(postgres_admin_url: str, sql: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(kind: str, postgres_admin_url: str) -> Iterator[str]:
+def scratch_database(
+    kind: str, postgres_admin_url: str, *, revision: str = "head"
+) -> Iterator[str]:
     """A freshly migrated database of its own (``sqlite`` or ``postgresql``),
     dropped afterwards: for tests whose writes must not reach the session's
     shared database (e.g. a fuzzer creating webhook endpoints that a later
-    dispatcher test would then try to deliver to)."""
+    dispatcher test would then try to deliver to), or that start from an
+    older ``revision`` to test a migration."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="stampbook-scratch-") as directory:
             url = f"sqlite:///{directory}/stampbook.db"
-            upgrade(url)
+            upgrade(url, revision)
             yield url
         return
     name = f"stampbook_scratch_{os.getpid()}_{secrets.token_hex(4)}"
     admin_sql(postgres_admin_url, f'CREATE DATABASE "{name}"')
     try:
         url = f"{postgres_admin_url.rpartition('/')[0]}/{name}"
-        upgrade(url)
+        upgrade(url, revision)
         yield url
     finally:
         admin_sql(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

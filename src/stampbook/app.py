@@ -123,13 +123,19 @@ def _install_health(app: FastAPI) -> None:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "database unreachable"}})
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "database unavailable, not migrated or full"}},
+    )
     async def readyz(request: Request) -> Response:
-        """Readiness: the database answers."""
+        """Readiness: the database answers, migrated, with room; Redis's state
+        (``degraded`` is still 200: see kit/readiness.py)."""
         runtime: Runtime = request.app.state.runtime
-        if await runtime.db.ping():
-            return JSONResponse({"status": "ok", "database": runtime.db.dialect})
-        return JSONResponse({"status": "unavailable", "database": runtime.db.dialect}, 503)
+        status, body = await runtime.probe.report(
+            runtime.db, runtime.limiter, within=runtime.settings.readiness_timeout_seconds
+        )
+        return JSONResponse(body, status)
 
 
 def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:

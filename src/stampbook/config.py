@@ -52,6 +52,19 @@ class Settings(BaseSettings):
         description="Prefix of the rate-limit counters in Redis, so that several "
         "deployments (or test runs) can share one Redis without sharing budgets.",
     )
+    redis_timeout_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=10,
+        description="Connect and answer timeout of each Redis call: past it, or on any "
+        "Redis error, rate limits fall back to per-worker memory until Redis answers again.",
+    )
+    redis_retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="While Redis is down, it is tried again after 0.5 s, then twice as long "
+        "each time, up to this; requests meanwhile never wait for it.",
+    )
     rate_limit: str = Field(
         default="6000/minute", description="Default limit per API key; 'off' disables it."
     )
@@ -70,12 +83,51 @@ class Settings(BaseSettings):
         "each holds one for a single statement, so a few serve many requests, and more "
         "only add contention in the database (bench/README.md).",
     )
+    db_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="PostgreSQL: how long opening a connection may take before the "
+        "request is answered 503/1902.",
+    )
+    db_statement_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="PostgreSQL: the longest a statement (or a wait for a pooled "
+        "connection) may take, server-side and client-side, before 503/1902; a frozen "
+        "database is then answered within this bound.",
+    )
+    sqlite_write_wait_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="SQLite: the budget of a write waiting for the write lock (behind "
+        "this worker's other writers and other processes), counted from the moment the "
+        "request asks to write; past it, 503/1902.",
+    )
+    sqlite_write_queue: int = Field(
+        default=100,
+        ge=1,
+        description="SQLite: writers that may wait in one worker for the write lock; "
+        "one more is answered 503/1902 at once.",
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="/readyz answers 503 when the database takes longer."
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs page cookies; generated once and kept in the database when unset.",
     )
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    lockout_address_failures: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Wrong on-site passwords on the stamp page from one client address, over "
+            "all cards, before that address's on-site actions lock for "
+            "STAMPBOOK_LOCKOUT_MINUTES (each card also locks after "
+            "STAMPBOOK_LOCKOUT_FAILURES)."
+        ),
+    )
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     dispatcher_enabled: bool = Field(

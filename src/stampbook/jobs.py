@@ -19,6 +19,7 @@ from stampbook.config import Settings
 from stampbook.kit import idempotency
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.runtime import Runtime
+from stampbook.stamps import onsite
 from stampbook.webhooks import repository as webhook_repository
 from stampbook.webhooks.dispatcher import dispatch_forever
 
@@ -53,8 +54,8 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
 
 
 async def housekeeping(runtime: Runtime) -> tuple[int, int]:
-    """Purge expired Idempotency-Keys and old settled webhook messages; returns
-    how many of each went."""
+    """Purge expired Idempotency-Keys, old settled webhook messages and spent
+    on-site password counters; returns how many keys and messages went."""
     now = utc_naive(runtime.clock.now())
     settings = runtime.settings
     async with runtime.db.write() as conn:
@@ -64,6 +65,9 @@ async def housekeeping(runtime: Runtime) -> tuple[int, int]:
         messages = await webhook_repository.purge_settled(
             conn, before=now - timedelta(days=settings.webhook_retention_days)
         )
+        # On-site password counters that count nothing any more (one row per
+        # client address that ever guessed): not worth a line in the report.
+        await onsite.purge(conn, now=now, lock_minutes=settings.lockout_minutes)
     return keys, messages
 
 

@@ -3,9 +3,13 @@ the parameter (HTTP 400), on both databases alike; never a 500 from the driver."
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
+import httpx
 import pytest
 
-from stampbook.kit.params import storable_text
+from stampbook.kit.params import storable_text, strict_decimal
 from tests.conftest import Api
 
 
@@ -70,3 +74,139 @@ def test_storable_text() -> None:
     assert storable_text("카페 ☕ café")
     assert not storable_text("a\x00b")
     assert not storable_text("\ud800")
+
+
+# --- integers written as text: one strict rule everywhere ------------------------------
+
+# Every API endpoint with an integer query parameter, and those parameters. A
+# test below checks this against the OpenAPI document, so a new one cannot be
+# left out.
+INTEGER_QUERY_PARAMETERS = {
+    ("DELETE", "delete"): ("stampIdx",),
+    ("GET", "validate"): ("stampIdx",),
+    ("GET", "history"): ("stampIdx", "limit"),
+    ("GET", "list"): ("cardIdx", "limit"),
+    ("GET", "card/get"): ("cardIdx",),
+    ("GET", "card/list"): ("limit",),
+    ("DELETE", "card/delete"): ("cardIdx",),
+    ("GET", "webhook/list"): ("limit",),
+    ("DELETE", "webhook/delete"): ("webhookIdx",),
+    ("GET", "webhook/deliveries"): ("webhookIdx", "limit"),
+}
+# Endpoints taking an opaque cursor, which holds an integer inside.
+CURSOR_ENDPOINTS = ("list", "history", "card/list", "webhook/list", "webhook/deliveries")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def loose_spellings(number: int) -> dict[str, str]:
+    """Texts that int() or pydantic's lax mode would read as ``number`` (or as some
+    number at all), none of which is ``number`` in plain ASCII digits."""
+    digits = str(number)
+    return {
+        "underscore": f"{digits[0]}_{digits[1:]}" if len(digits) > 1 else f"0_{digits}",
+        "plus": f"+{digits}",
+        "spaces": f" {digits} ",
+        "decimal point": f"{digits}.0",
+        "arabic-indic digits": digits.translate(ARABIC_INDIC),
+        "superscript two": "²",
+        "hexadecimal": f"0x{number:x}",
+        "minus zero": "-0",
+        "leading zero": f"0{digits}",
+        "5000 digits": "9" * 5000,
+        "2^63": str(2**63),
+    }
+
+
+SPELLINGS = list(loose_spellings(12))
+
+
+async def _query_targets(api: Api) -> dict[str, int]:
+    """Real ids for every integer parameter, so a loose reading would hit a row."""
+    card_idx = await api.card()
+    stamp_idx = await api.stamp(card_idx)
+    created = await api.ok("POST", "webhook/create", json={"url": "http://127.0.0.1:9/hooks"})
+    return {
+        "stampIdx": stamp_idx,
+        "cardIdx": card_idx,
+        "webhookIdx": int(created["webhookIdx"]),
+        "limit": 12,
+    }
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+async def test_integers_in_the_query_are_ascii_digits_only(api: Api, spelling: str) -> None:
+    targets = await _query_targets(api)
+    for (method, path), names in INTEGER_QUERY_PARAMETERS.items():
+        for name in names:
+            params = {key: str(targets[key]) for key in names}
+            params[name] = loose_spellings(targets[name])[spelling]
+            response = await api.call(method, path, params=params)
+            body = response.json()
+            assert (response.status_code, body["code"]) == (400, 1001), (method, path, name, body)
+            assert name in body["message"], (path, body)
+    # Nothing was deleted by a DELETE that named a real id loosely.
+    assert await api.code("GET", "validate", params={"stampIdx": targets["stampIdx"]}) == 0
+    assert await api.code("GET", "card/get", params={"cardIdx": targets["cardIdx"]}) == 0
+    webhooks = (await api.ok("GET", "webhook/list"))["items"]
+    assert [item["webhookIdx"] for item in webhooks] == [targets["webhookIdx"]]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+async def test_the_number_inside_a_cursor_follows_the_same_rule(api: Api, spelling: str) -> None:
+    targets = await _query_targets(api)
+    inner = f"i:{loose_spellings(targets['stampIdx'] + 1)[spelling]}".encode()
+    cursor = base64.urlsafe_b64encode(inner).decode().rstrip("=")
+    for path in CURSOR_ENDPOINTS:
+        params = {"cursor": cursor}
+        if path == "history":
+            params["stampIdx"] = str(targets["stampIdx"])
+        if path == "webhook/deliveries":
+            params["webhookIdx"] = str(targets["webhookIdx"])
+        response = await api.call("GET", path, params=params)
+        assert (response.status_code, response.json()["code"]) == (400, 1001), (path, spelling)
+        assert "cursor" in response.json()["message"]
+
+
+async def test_plain_ascii_digits_are_accepted_everywhere(api: Api) -> None:
+    targets = await _query_targets(api)
+    for (method, path), names in INTEGER_QUERY_PARAMETERS.items():
+        if method == "DELETE":
+            continue
+        params = {key: str(targets[key]) for key in names}
+        assert await api.code(method, path, params=params) == 0, path
+
+
+async def test_the_table_names_every_integer_query_parameter(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for route, operations in document["paths"].items():
+        for method, operation in operations.items():
+            names = tuple(
+                parameter["name"]
+                for parameter in operation.get("parameters", ())
+                if parameter["in"] == "query" and _is_integer(parameter["schema"])
+            )
+            if names:
+                found[(method.upper(), route.removeprefix("/api/stamp/v1/"))] = names
+    assert {key: set(names) for key, names in found.items()} == {
+        key: set(names) for key, names in INTEGER_QUERY_PARAMETERS.items()
+    }
+
+
+def _is_integer(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "integer":
+        return True
+    return any(_is_integer(option) for option in schema.get("anyOf", ()))
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("0", 0), ("7", 7), ("10", 10), (str(2**63 - 1), 2**63 - 1)]
+)
+def test_strict_decimal_reads_plain_digits(text: str, number: int) -> None:
+    assert strict_decimal(text) == number
+
+
+@pytest.mark.parametrize("text", [*loose_spellings(10).values(), "", "1\n", "1e3", "1 0"])
+def test_strict_decimal_refuses_everything_else(text: str) -> None:
+    with pytest.raises(ValueError):
+        strict_decimal(text)

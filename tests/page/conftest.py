@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -82,19 +83,33 @@ class Visitor:
         )
 
 
-VisitorFactory = Callable[[str], AbstractAsyncContextManager[Visitor]]
+VisitorFactory = Callable[..., AbstractAsyncContextManager[Visitor]]
+
+
+def loopback_address() -> str:
+    """A random address in 127.0.0.0/8: each visitor is a client of its own, so
+    per-address lockouts of one test never reach another's."""
+    return "127." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))
+
+
+def browser_client(app: FastAPI, address: str | None = None) -> httpx.AsyncClient:
+    """An in-process HTTP client for ``app`` seen as coming from ``address``."""
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=False, client=(address or loopback_address(), 50000)
+    )
+    # https, as a phone sees the page: its cookies are Secure (the public URL
+    # is https), and a browser sends those back over https only.
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
 
 
 @pytest.fixture
 def visitor(app: FastAPI) -> VisitorFactory:
-    """``async with visitor(path) as v``: a fresh browser on the page at ``path``."""
+    """``async with visitor(path) as v``: a fresh browser on the page at ``path``,
+    from an address of its own (or ``address=``)."""
 
     @asynccontextmanager
-    async def open_visitor(path: str) -> AsyncIterator[Visitor]:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        # https, as a phone sees the page: its cookies are Secure (the public URL
-        # is https), and a browser sends those back over https only.
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+    async def open_visitor(path: str, *, address: str | None = None) -> AsyncIterator[Visitor]:
+        async with browser_client(app, address) as http:
             yield Visitor(http, path)
 
     return open_visitor

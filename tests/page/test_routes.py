@@ -443,9 +443,7 @@ async def test_forms_without_a_valid_csrf_token_are_refused(
 # --- on-site staff actions ------------------------------------------------------------------
 
 
-async def test_staff_add_stamps_and_redeem_on_site(
-    api: Api, visitor: VisitorFactory, database_url: str
-) -> None:
+async def test_staff_add_stamps_and_redeem_on_site(api: Api, visitor: VisitorFactory) -> None:
     card_idx = await api.card(maxStamps=2, onsiteYn="Y", onsitePwd="4321")
     stamp_idx = await api.stamp(card_idx)
     path = await page_of(api, stamp_idx)
@@ -487,7 +485,6 @@ async def test_staff_add_stamps_and_redeem_on_site(
         ("ADD", "ONSITE", 1),
         ("CREATE", "API", 0),
     ]
-    assert (await stamp_row(database_url, stamp_idx)).onsite_failures == 0
 
 
 async def test_five_wrong_passwords_lock_on_site_actions(
@@ -502,11 +499,6 @@ async def test_five_wrong_passwords_lock_on_site_actions(
         locked = await counter.get("/staff")
         assert 'data-lock="onsite"' in locked.text and 'name="password"' not in locked.text
         assert "On-site actions are locked. Try again in 15 min." in locked.text
-        # The lock is the stamp's: the API's redeem sees it too (2010).
-        await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "stamps": 3})
-        redeem = {"stampIdx": stamp_idx, "onsitePwd": "4321"}
-        assert await api.code("PUT", "redeem", json=redeem) == 2010
-        await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "stamps": 0})
         # A form shown before the lock is refused with 2010 even with the right password.
         form = await counter.http.post(
             path + "/staff",
@@ -664,7 +656,7 @@ async def test_lockout_limits_come_from_the_settings(
             assert (await customer.enter_pin("0000")).status_code == 403
             locked = await customer.enter_pin("0000")
             assert locked.status_code == 429 and "Try again in 3 min." in locked.text
-            # The API's redeem counts toward the same on-site lock, with the same limit.
+            # The API's redeem has an on-site counter of its own, with the same limit.
             await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "stamps": 1})
             wrong = {"stampIdx": stamp_idx, "onsitePwd": "0000"}
             assert await api.code("PUT", "redeem", json=wrong) == 2009

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ from stampbook.db.schema import card, stamp
 from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.stamps import hot_path, repository, rules, service
-from stampbook.stamps.views import RENDERED_COLUMNS, render_stamp
+from stampbook.stamps.views import RECEIVER_COLUMNS, RENDERED_COLUMNS, render_stamp
 from tests.conftest import Api, new_key
 
 
@@ -44,7 +45,14 @@ async def test_an_accepted_add_and_remove_take_the_one_step_path(api: Api) -> No
     assert await api.count(stamp_idx) == 2
 
 
-def test_render_stamp_reads_exactly_the_rendered_columns() -> None:
+@pytest.mark.parametrize(
+    ("secrets", "columns"), [(True, RENDERED_COLUMNS), (False, RECEIVER_COLUMNS)]
+)
+def test_render_stamp_reads_exactly_the_rendered_columns(
+    secrets: bool, columns: tuple[str, ...]
+) -> None:
+    # What the outbox records (RECEIVER_COLUMNS) is exactly what a receiver's
+    # copy reads, so a payload rendered at delivery never lacks a column.
     read: list[str] = []
 
     class Recording(SimpleNamespace):
@@ -57,8 +65,8 @@ def test_render_stamp_reads_exactly_the_rendered_columns() -> None:
     values: dict[str, Any] = {name: "x" for name in RENDERED_COLUMNS}
     values.update(strt_ymd=now.date(), end_ymd=now.date(), reg_ymdt=now)
     row = Recording(**values)
-    render_stamp(row, public_url="https://x.test", zone=zone_for("UTC"))
-    assert set(read) == set(RENDERED_COLUMNS)
+    render_stamp(row, public_url="https://x.test", zone=zone_for("UTC"), secrets=secrets)
+    assert set(read) == set(columns)
 
 
 # --- property: the rules and the conditional UPDATE agree --------------------

@@ -8,6 +8,8 @@ secrets it was given.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +27,7 @@ from standardwebhooks import Webhook
 from stampbook.db.schema import webhook_message
 from stampbook.kit.clock import FrozenClock
 from stampbook.kit.db import Database
+from stampbook.webhooks import safety
 from stampbook.webhooks.dispatcher import Dispatcher
 from tests.conftest import Api
 
@@ -201,7 +204,11 @@ class Hooks:
 
     async def listen(self, receiver: Receiver, **fields: Any) -> int:
         """Register ``receiver`` as an endpoint and teach it the secret."""
-        webhook_idx, secret = await self.create(receiver.url, **fields)
+        return await self.listen_at(receiver.url, receiver, **fields)
+
+    async def listen_at(self, url: str, receiver: Receiver, **fields: Any) -> int:
+        """Register ``url`` (a name for ``receiver``) and teach ``receiver`` the secret."""
+        webhook_idx, secret = await self.create(url, **fields)
         receiver.secrets.append(secret)
         return webhook_idx
 
@@ -234,3 +241,67 @@ async def hooks(api: Api) -> AsyncIterator[Hooks]:
     helper = Hooks(api)
     yield helper
     await helper.remove_all()
+
+
+# The "internet" of these tests: TEST-NET-3 (RFC 5737), never routed. Tests
+# that need a public address use one of these, counted as public by the
+# ``internet`` fixture; the suite's network guard refuses any connection to it.
+TEST_NET = ipaddress.ip_network("203.0.113.0/24")
+
+
+@pytest.fixture
+def internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count TEST-NET-3 addresses as public, as a real public address would be."""
+    real = safety.is_public
+    monkeypatch.setattr(safety, "is_public", lambda address: address in TEST_NET or real(address))
+
+
+class FakeDns:
+    """Scripted name resolution for the process: each lookup of a name takes
+    its next answer (the last one repeats); every lookup is counted."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._answers: dict[str, list[list[str]]] = {}
+        self.lookups: list[str] = []
+        self._lock = threading.Lock()
+
+    def answer(self, name: str, *answers: list[str]) -> None:
+        """Script the answers of ``name``'s next lookups (an empty list: no address)."""
+        with self._lock:
+            self._answers[name] = [list(answer) for answer in answers]
+
+    def count(self, name: str) -> int:
+        """How many times ``name`` was looked up."""
+        with self._lock:
+            return self.lookups.count(name)
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        """``socket.getaddrinfo`` for the scripted names; the real one otherwise."""
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        with self._lock:
+            script = self._answers.get(name)
+            if script is None:
+                return self._real(host, port, *args, **kwargs)
+            self.lookups.append(name)
+            addresses = script.pop(0) if len(script) > 1 else script[0]
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, f"{name} has no address")
+        infos = []
+        for address in addresses:
+            parsed = ipaddress.ip_address(address)
+            family = socket.AF_INET6 if parsed.version == 6 else socket.AF_INET
+            port_number = int(port or 0)
+            sockaddr: tuple[Any, ...] = (
+                (address, port_number, 0, 0) if parsed.version == 6 else (address, port_number)
+            )
+            infos.append((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
+        return infos
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    """Scripted DNS for this test (both the dispatcher's lookups and httpx's)."""
+    fake = FakeDns(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake

@@ -10,10 +10,11 @@ import asyncio
 from datetime import timedelta
 
 import orjson
+import pytest
 from standardwebhooks import Webhook
 
 from stampbook.kit.clock import FrozenClock
-from stampbook.webhooks.dispatcher import Dispatcher
+from stampbook.webhooks.dispatcher import EXCERPT_CHARS, Dispatcher
 from stampbook.webhooks.schedule import MAX_ATTEMPTS, RETRY_DELAYS, Verdict
 from tests.conftest import Api
 from tests.webhooks.conftest import (
@@ -234,17 +235,36 @@ async def test_redirects_are_not_followed(
     assert [r.path for r in receiver.requests()] == ["/hooks"]
 
 
-async def test_only_the_first_2_kb_of_an_answer_is_kept(
-    api: Api, hooks: Hooks, receiver: Receiver, dispatcher: Dispatcher
+@pytest.mark.parametrize(
+    ("body", "content_type", "kept"),
+    [
+        (b"x" * 5000, "text/plain", "x" * EXCERPT_CHARS),
+        ("가" * 1000, "text/plain; charset=utf-8", "가" * EXCERPT_CHARS),
+        ("bad\x1b[31m red\r\n\x07bell\u202eflip", "text/plain", "bad[31m red\nbellflip"),
+        ("caf\xe9".encode("latin-1"), "text/plain; charset=iso-8859-1", "caf\xe9"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png", None),
+        (b"\xff\xfe\xfa not utf-8", "application/octet-stream", None),
+        (b"", "text/plain", None),
+    ],
+)
+async def test_only_a_short_plain_text_excerpt_of_an_answer_is_kept(
+    api: Api,
+    hooks: Hooks,
+    receiver: Receiver,
+    dispatcher: Dispatcher,
+    body: bytes | str,
+    content_type: str,
+    kept: str | None,
 ) -> None:
+    raw = body.encode() if isinstance(body, str) else body
     webhook_idx = await hooks.listen(receiver)
-    receiver.answer(Answer(500, body=b"x" * 5000))
+    receiver.answer(Answer(500, headers={"content-type": content_type}, body=raw))
     await api.stamp()
 
     await dispatcher.drain()
 
     (attempt,) = (await hooks.log(webhook_idx))[0]["attempts"]
-    assert attempt["response"] == "x" * 2048
+    assert attempt["response"] == kept
 
 
 async def test_each_stamps_events_arrive_in_order_even_when_one_is_retried(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,3 +28,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 def current(database_url: str) -> None:
     """Print the database's current revision."""
     command.current(alembic_config(database_url))
+
+
+@lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
+    """The revisions a fully migrated database is at (read from the shipped
+    scripts, once per process; no database is touched)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())

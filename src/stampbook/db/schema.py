@@ -24,6 +24,10 @@ from sqlalchemy import (
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# Every table with a generated id says ``sqlite_autoincrement=True``: without
+# it SQLite reuses the id of the newest row once deleted (max(rowid) + 1), and
+# a deleted stampIdx must never name another customer's card. PostgreSQL's
+# sequences never reuse one anyway. Migration 0002 converted older databases.
 
 metadata = MetaData(
     naming_convention={
@@ -42,6 +46,7 @@ account = Table(
     Column("timezone", String(64), nullable=True),
     Column("rate_limit", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 api_key = Table(
@@ -60,6 +65,7 @@ api_key = Table(
     Column("name", String(100), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 card = Table(
@@ -82,6 +88,7 @@ card = Table(
     Column("onsite_pwd", String(100), nullable=True),
     Column("min_interval_sec", Integer, nullable=False, server_default="0"),
     Column("reg_ymdt", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 stamp = Table(
@@ -119,8 +126,6 @@ stamp = Table(
     Column("pin_hash", String(200), nullable=True),
     Column("pin_failures", Integer, nullable=False, server_default="0"),
     Column("pin_locked_until", DateTime, nullable=True),
-    Column("onsite_failures", Integer, nullable=False, server_default="0"),
-    Column("onsite_locked_until", DateTime, nullable=True),
     # Epoch milliseconds of the last accepted add: the minimum-interval rule
     # compares against it inside the add's conditional UPDATE.
     Column("last_add_ms", BigInteger, nullable=True),
@@ -132,6 +137,7 @@ stamp = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
     Index("ix_stamp_account_user", "account_idx", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 stamp_event = Table(
@@ -156,6 +162,7 @@ stamp_event = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_event_stamp", "stamp_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
+    sqlite_autoincrement=True,
 )
 
 idempotency_key = Table(
@@ -172,6 +179,21 @@ idempotency_key = Table(
     Column("status_code", Integer, nullable=True),
     Column("response_body", LargeBinary, nullable=True),
     Column("created_at", DateTime, nullable=False, index=True),
+)
+
+# Wrong on-site passwords, counted per (scope, subject): the stamp page's per
+# card ("page_card", cardIdx) and per client address ("page_address"), and the
+# API's per card ("api_card"), never shared with the page's. A count runs for
+# one lock period from its first failure; reaching the limit locks until
+# ``locked_until`` (stamps/onsite.py).
+onsite_lockout = Table(
+    "onsite_lockout",
+    metadata,
+    Column("scope", String(16), primary_key=True),
+    Column("subject", String(100), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("window_start", DateTime, nullable=True),
+    Column("locked_until", DateTime, nullable=True),
 )
 
 server_setting = Table(
@@ -204,6 +226,7 @@ webhook_endpoint = Table(
     Column("active_yn", String(1), nullable=False, server_default="Y"),
     Column("disabled_reason", String(200), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 webhook_message = Table(
@@ -235,6 +258,7 @@ webhook_message = Table(
     # Per-stamp order: a message waits while an earlier one of its endpoint
     # and stamp is pending.
     Index("ix_webhook_message_stamp", "webhook_idx", "stamp_idx", "message_idx"),
+    sqlite_autoincrement=True,
 )
 
 webhook_attempt = Table(
@@ -253,4 +277,5 @@ webhook_attempt = Table(
     Column("latency_ms", Integer, nullable=False),
     Column("response_excerpt", Text, nullable=True),
     Column("error", String(500), nullable=True),
+    sqlite_autoincrement=True,
 )

@@ -33,6 +33,9 @@ class CallContext:
     idempotency_key: str | None = None
     lockout_failures: int = 5
     lockout_minutes: int = 15
+    # Wrong on-site passwords from one client address of the stamp page, over
+    # every card, before that address is locked (stamps/onsite.py).
+    lockout_address_failures: int = 20
 
     @property
     def today(self) -> date:

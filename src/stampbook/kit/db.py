@@ -6,58 +6,100 @@ deferred transaction that reads and then writes can fail with SQLITE_BUSY at
 once, whatever the busy timeout). Within one process, SQLite writers also
 queue on an asyncio lock: correctness never depends on it (the database
 serialises writers across processes), but it keeps one process's writers from
-spinning in SQLite's busy handler against each other.
+spinning in SQLite's busy handler against each other. A writer's wait (queue
+and lock) has one budget from the moment it asks to write, and the queue has
+a bound, so that writers behind an external lock are all answered 1902 within
+about one budget instead of one budget each in turn.
+
+Faults are translated and logged in ``kit/db_faults.py``; a connection found
+lost is dropped at once (SQLAlchemy's own disconnect check does not notice a
+frozen server), so that the next request gets a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections import deque
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncTransaction,
     create_async_engine,
 )
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
 
-from stampbook.config import async_database_url
+from stampbook.config import Settings, async_database_url
 from stampbook.kit import sqlite_inline
+from stampbook.kit.db_faults import Fault, FaultLog, classify, translate
+from stampbook.kit.driver_pool import DriverPool
 from stampbook.kit.errors import Code, StampbookError
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-# How often a waiting writer tries SQLite's write lock again (inline driver).
-WRITE_LOCK_POLL_SECONDS = 0.0003
+# The client gives a statement this much longer than the server does, so that a
+# slow statement is cancelled by the server (the connection stays usable) and
+# only a server that does not answer at all is given up on by the client.
+CLIENT_TIMEOUT_MARGIN_SECONDS = 1.0
+
+__all__ = ["Database", "DatabaseLimits", "DriverPool"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseLimits:
+    """How long the database may keep a caller waiting.
+
+    The defaults suit one-off commands (the CLI, migrations, tests): no
+    statement timeout and SQLite's usual 30 s. A server takes its limits from
+    the settings (``for_settings``).
+    """
+
+    connect_timeout: float = 10.0
+    statement_timeout: float | None = None
+    write_wait: float = 30.0
+    write_queue: int | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DatabaseLimits:
+        """The limits ``stampbook serve`` runs with."""
+        return cls(
+            connect_timeout=settings.db_connect_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds,
+            write_wait=settings.sqlite_write_wait_seconds,
+            write_queue=settings.sqlite_write_queue,
+        )
 
 
 class Database:
     """An async engine plus the transaction shapes the services use."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, hot_pool_size: int = 4, echo: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        hot_pool_size: int = 4,
+        echo: bool = False,
+        limits: DatabaseLimits | None = None,
     ) -> None:
         self.url = async_database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.limits = limits = limits or DatabaseLimits()
+        self.faults = FaultLog()
+        self._busy_ms = int(limits.write_wait * 1000)
         kwargs: dict[str, Any] = {"echo": echo}
         self._inline = False
+        self.sqlite_path: str | None = None  # a file database's path
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            kwargs["connect_args"] = {"timeout": limits.write_wait}
             path = make_url(self.url).database
             if path and path != ":memory:" and not path.startswith("file:"):
+                self.sqlite_path = path
                 # A file database runs on the loop's thread (kit/sqlite_inline.py).
-                kwargs["async_creator"] = sqlite_inline.creator(
-                    path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
-                )
+                kwargs["async_creator"] = sqlite_inline.creator(path, timeout=limits.write_wait)
                 self._inline = True
                 # Fixed, like PostgreSQL's: no connection opened per request.
                 kwargs.update(pool_size=pool_size, max_overflow=0)
@@ -66,7 +108,12 @@ class Database:
             # are returned, so a steady load above pool_size opened (TLS
             # probe, backend fork) and closed a PostgreSQL connection per
             # request. Waiting a moment for a pooled connection is cheaper.
+            # No pre-ping (a round trip per checkout): a connection found lost
+            # is dropped instead, and SQLAlchemy then recycles the whole pool.
             kwargs.update(pool_size=pool_size, max_overflow=0, pool_pre_ping=False)
+            kwargs["connect_args"] = _postgres_connect_args(limits)
+            if limits.statement_timeout is not None:
+                kwargs["pool_timeout"] = limits.statement_timeout
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         # The write flag is read by SQLite's begin listener (BEGIN IMMEDIATE);
         # PostgreSQL needs none, and an option-carrying engine costs a little
@@ -87,8 +134,9 @@ class Database:
             else create_async_engine(self.url, isolation_level="AUTOCOMMIT", **kwargs)
         )
         self._write_lock: asyncio.Lock | None = None
+        self._queued_writers = 0
         if self.is_sqlite:
-            _configure_sqlite(self.engine, inline=self._inline)
+            _configure_sqlite(self.engine, inline=self._inline, busy_ms=self._busy_ms)
             self._write_lock = asyncio.Lock()
         # The hot paths' driver connections (``driver()``): an engine of their
         # own, whose connections stay checked out in a small pool of ours.
@@ -96,7 +144,7 @@ class Database:
             self.url, **kwargs, **({} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT"})
         )
         if self.is_sqlite:
-            _configure_sqlite(driver_engine, inline=self._inline)
+            _configure_sqlite(driver_engine, inline=self._inline, busy_ms=self._busy_ms)
         self._drivers = DriverPool(driver_engine, min(hot_pool_size, pool_size))
 
     @property
@@ -107,19 +155,56 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        lock = self._write_lock or nullcontext()
-        if not self._inline:
-            async with lock, _translate_unavailable(), self._write_engine.begin() as conn:
-                yield conn
+        async with self._write_turn() as deadline, translate(self.faults):
+            async with self._write_engine.connect() as conn:
+                if self._inline:
+                    transaction = await self._begin_immediate(conn, deadline)
+                else:
+                    transaction = await conn.begin()
+                try:
+                    yield conn
+                    await transaction.commit()
+                except BaseException as exc:
+                    await _abandon(conn, transaction, exc)
+                    raise
+            self.faults.storage_fault = None
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[float]:
+        """This worker's turn to write on SQLite (no-op on PostgreSQL); yields the
+        deadline (the loop's clock) of the whole wait, counted from now.
+
+        Past ``write_queue`` waiting writers, or past the deadline in the
+        queue, the write is answered 1902 at once (and logged).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.write_wait
+        lock = self._write_lock
+        if lock is None:
+            yield deadline
             return
-        async with lock, _translate_unavailable(), self._write_engine.connect() as conn:
-            transaction = await self._begin_immediate(conn)
+        if lock.locked():
+            limit = self.limits.write_queue
+            if limit is not None and self._queued_writers >= limit:
+                self._refuse_write(f"write queue full ({limit} writers waiting)")
+            self._queued_writers += 1
             try:
-                yield conn
-            except BaseException:
-                await transaction.rollback()
-                raise
-            await transaction.commit()
+                async with asyncio.timeout_at(deadline):
+                    await lock.acquire()
+            except TimeoutError:
+                self._refuse_write(f"waited {self.limits.write_wait:g} s for the write lock")
+            finally:
+                self._queued_writers -= 1
+        else:
+            await lock.acquire()
+        try:
+            yield deadline
+        finally:
+            lock.release()
+
+    def _refuse_write(self, cause: str) -> None:
+        self.faults.report(Fault(Code.SERVICE_UNAVAILABLE, f"SQLite: {cause}", False, False))
+        raise StampbookError(Code.SERVICE_UNAVAILABLE)
 
     @property
     def has_driver_path(self) -> bool:
@@ -137,14 +222,18 @@ class Database:
         adaptation, the greenlet hop) costs three to four times the driver's
         own CPU, which on the add and validate paths is most of a request.
         """
-        async with _translate_unavailable():
+        async with translate(self.faults):
             pooled = await self._drivers.acquire()
             try:
                 driver = pooled.driver_connection
                 yield driver._conn if self._inline else driver  # type: ignore[union-attr]
-            except _LOST_CONNECTION as exc:
-                await self._drivers.discard(pooled, exc)
-                raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
+            except Exception as exc:
+                fault = classify(exc)
+                if fault is not None and fault.lost:
+                    await self._drivers.discard(pooled, exc)
+                else:
+                    self._drivers.release(pooled)
+                raise
             except BaseException:
                 self._drivers.release(pooled)
                 raise
@@ -159,30 +248,30 @@ class Database:
             async with self.driver() as conn:
                 yield conn
             return
-        assert self._write_lock is not None
-        async with self._write_lock, self.driver() as conn:
-            await _take_write_lock(conn)
+        async with self._write_turn() as deadline, self.driver() as conn:
+            await sqlite_inline.take_write_lock(conn, deadline=deadline, busy_ms=self._busy_ms)
             try:
                 yield conn
             except BaseException:
                 conn.rollback()
                 raise
             conn.commit()
+        self.faults.storage_fault = None
 
-    async def _begin_immediate(self, conn: AsyncConnection) -> AsyncTransaction:
+    async def _begin_immediate(self, conn: AsyncConnection, deadline: float) -> AsyncTransaction:
         """``BEGIN IMMEDIATE`` without blocking the event loop.
 
         The inline driver would block the whole loop in SQLite's busy handler
         while another process holds the write lock, so the lock is tried here
         on the sqlite3 connection itself with no busy timeout and, while it is
         taken, waited for asleep (a transaction holds it for about a
-        millisecond), within the same overall timeout. SQLAlchemy's transaction
+        millisecond), until the write's deadline. SQLAlchemy's transaction
         then starts on the open one (see ``_on_begin``). Each try is a few
         microseconds: retrying through SQLAlchemy's begin cost more CPU than
         the transactions themselves when two workers wrote at once.
         """
         raw = (await conn.get_raw_connection()).driver_connection._conn  # type: ignore[union-attr]
-        await _take_write_lock(raw)
+        await sqlite_inline.take_write_lock(raw, deadline=deadline, busy_ms=self._busy_ms)
         try:
             return await conn.begin()
         except BaseException:
@@ -193,17 +282,14 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only connection: a deferred transaction on SQLite (readers never
         block writers), autocommit statements on PostgreSQL (see ``__init__``)."""
-        async with _translate_unavailable(), self._read_engine.connect() as conn:
-            yield conn
-
-    async def ping(self) -> bool:
-        """True when the database answers a trivial query."""
-        try:
-            async with self.engine.connect() as conn:
-                await conn.exec_driver_sql("SELECT 1")
-            return True
-        except Exception:
-            return False
+        async with translate(self.faults), self._read_engine.connect() as conn:
+            try:
+                yield conn
+            except Exception as exc:
+                fault = classify(exc)
+                if fault is not None and fault.lost:
+                    await _invalidate(conn)
+                raise
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -213,168 +299,42 @@ class Database:
             await self._read_engine.dispose()
 
 
-class DriverPool:
-    """Driver connections held checked out of an engine's pool, lent by a
-    small pool of our own.
+def _postgres_connect_args(limits: DatabaseLimits) -> dict[str, Any]:
+    """asyncpg's connect timeout and, when set, the statement timeouts: the
+    server's ``statement_timeout`` and a client-side one a little longer for a
+    server that does not answer at all."""
+    args: dict[str, Any] = {"timeout": limits.connect_timeout}
+    if limits.statement_timeout is not None:
+        args["command_timeout"] = limits.statement_timeout + CLIENT_TIMEOUT_MARGIN_SECONDS
+        args["server_settings"] = {
+            "statement_timeout": str(max(1, int(limits.statement_timeout * 1000)))
+        }
+    return args
 
-    SQLAlchemy's checkout and return cost two greenlet switches and its pool
-    bookkeeping, about a tenth of a validate's CPU (bench/README.md). Its
-    engine still opens, invalidates and closes the connections; only the
-    lending between requests is ours. At most ``size`` are open. Idle ones
-    are lent last in, first out, so that under light load the same few
-    connections (and server processes) stay busy and warm. Callers past the
-    limit wait in order of arrival, up to the engine's pool timeout: a
-    released connection goes straight to the longest waiter, never to a
-    request that arrived after it (with a plain queue, newcomers took
-    connections from under the waiters, and a few of them waited for tens of
-    milliseconds).
-    """
 
-    def __init__(self, engine: AsyncEngine, size: int) -> None:
-        self._engine = engine
-        self._size = size
-        self._open = 0
-        self._idle: list[PoolProxiedConnection] = []
-        # Each waiter is handed a connection, or None: open one in a freed slot.
-        self._waiters: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
+async def _invalidate(conn: AsyncConnection) -> None:
+    """Drop a connection found lost, so it never goes back to the pool."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
 
-    async def acquire(self) -> PoolProxiedConnection:
-        """An idle connection, a new one while fewer than ``size`` are open, or
-        the next one released (TimeoutError after the pool timeout)."""
-        if not self._waiters:
-            if self._idle:
-                return self._idle.pop()
-            if self._open < self._size:
-                self._open += 1
-                return await self._connect()
-        waiter: asyncio.Future[PoolProxiedConnection | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._waiters.append(waiter)
+
+async def _abandon(
+    conn: AsyncConnection, transaction: AsyncTransaction, exc: BaseException
+) -> None:
+    """Roll back after ``exc``; a lost connection (or one whose rollback fails)
+    is dropped instead."""
+    fault = classify(exc) if isinstance(exc, Exception) else None
+    if fault is None or not fault.lost:
         try:
-            async with asyncio.timeout(self._engine.pool.timeout()):  # type: ignore[attr-defined]
-                handed = await waiter
-        except BaseException:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled():
-                # Handed over just as we gave up: pass it on.
-                handed = waiter.result()
-                if handed is None:
-                    self._free_slot()
-                else:
-                    self.release(handed)
-            raise
-        # None: a slot freed by a dropped connection, already counted for us.
-        return handed if handed is not None else await self._connect()
-
-    def release(self, pooled: PoolProxiedConnection) -> None:
-        """Give a connection back: to the longest waiter, else to the idle ones."""
-        if not self._hand_over(pooled):
-            self._idle.append(pooled)
-
-    async def discard(self, pooled: PoolProxiedConnection, exc: BaseException) -> None:
-        """Drop a connection found broken; its slot goes to a waiter, if any."""
-        try:
-            await greenlet_spawn(pooled.invalidate, exc)
-        finally:
-            self._free_slot()
-
-    async def close(self) -> None:
-        """Return every idle connection and close the engine's pool."""
-        while self._idle:
-            pooled = self._idle.pop()
-            self._open -= 1
-            await greenlet_spawn(pooled.close)
-        await self._engine.dispose()
-
-    async def _connect(self) -> PoolProxiedConnection:
-        """Open a connection in a slot already counted in ``_open``."""
-        try:
-            return await self._engine.raw_connection()
-        except BaseException:
-            self._free_slot()
-            raise
-
-    def _free_slot(self) -> None:
-        # The slot stays counted when a waiter takes it, so that a request
-        # arriving meanwhile cannot open one more than ``size``.
-        if not self._hand_over(None):
-            self._open -= 1
-
-    def _hand_over(self, pooled: PoolProxiedConnection | None) -> bool:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(pooled)
-                return True
-        return False
+            if transaction.is_active:
+                await transaction.rollback()
+            return
+        except Exception:
+            pass
+    await _invalidate(conn)
 
 
-# Driver errors that mean the connection itself is gone, or cannot be trusted
-# (the pool must drop it). A backend terminated under a connection surfaces,
-# depending on timing, as the server's shutdown notice (class 57, operator
-# intervention), as a closed connection, or as asyncpg's protocol state error.
-_LOST_CONNECTION = (
-    OSError,
-    TimeoutError,
-    sqlite3.OperationalError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-)
-
-
-async def _take_write_lock(raw: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE`` on a sqlite3 connection without blocking the loop:
-    tried with no busy timeout and, while another process holds the lock,
-    retried asleep within the usual timeout (1902 past it)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    raw.execute("PRAGMA busy_timeout=0")
-    try:
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or loop.time() > deadline:
-                    raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-            await asyncio.sleep(WRITE_LOCK_POLL_SECONDS)
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-
-
-@asynccontextmanager
-async def _translate_unavailable() -> AsyncIterator[None]:
-    """Turn a lost or locked database into the 1902 envelope instead of a 500."""
-    try:
-        yield
-    except StampbookError:
-        raise
-    except (TimeoutError, OSError) as exc:
-        raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-    except OperationalError as exc:
-        raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated or _sqlstate(exc) in RETRYABLE_SQLSTATES:
-            raise StampbookError(Code.SERVICE_UNAVAILABLE) from exc
-        raise
-
-
-# A deadlock or serialization failure rolled the transaction back: nothing
-# was written, and the same request sent again (same Idempotency-Key) is
-# answered correctly, which is what 1902 asks of the client.
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return str(code) if code else None
-
-
-def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, inline: bool, busy_ms: int) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -383,7 +343,7 @@ def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

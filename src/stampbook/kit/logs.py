@@ -3,16 +3,44 @@
 Every process (`serve` workers, `worker`) configures the standard library's
 root logger once, so our own loggers, uvicorn's and SQLAlchemy's all come
 out in one format.
+
+Some URL paths carry a secret: the customer's page is ``/s/<token>``, and
+anyone holding the token holds the card. Every line is written with those
+segments redacted (``redact_paths``), whichever logger wrote it: uvicorn's
+access log, an error's message, a traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
 
 _configured = False
+
+# Path prefixes whose next segment is a secret: the stamp page's token, and
+# the single-use code pages to come. Add a prefix here and it is redacted.
+SECRET_PATH_PREFIXES = ("/s/", "/c/")
+REDACTED = "<redacted>"
+_SECRET_SEGMENT = re.compile(
+    "(" + "|".join(re.escape(prefix) for prefix in SECRET_PATH_PREFIXES) + r")[^/?#\s\"']+"
+)
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with the secret segment of every secret path replaced:
+    ``GET /s/Ab3…/qr.svg`` becomes ``GET /s/<redacted>/qr.svg``."""
+    return _SECRET_SEGMENT.sub(lambda match: match.group(1) + REDACTED, text)
+
+
+class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, with secret path segments redacted from the whole
+    line (message, values and traceback alike)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_paths(super().format(record))
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
@@ -30,7 +58,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _RedactingFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -2,6 +2,13 @@
 
 Wire types are strict: a stampIdx must be a JSON integer in 1..2^63-1, not a
 string, a float, a bool or null. A mistyped parameter is 1001 naming it.
+
+Integers written as text (query strings, the stamp page's form fields, the
+inside of a cursor) follow the same rule as a JSON integer, through one
+function, ``strict_decimal``: ASCII digits only, no sign, no leading zeros,
+no ``_``, no spaces, at most 19 digits. Python's ``int()`` and pydantic's lax
+mode would take ``1_0`` as 10, and ``+1``, `` 1 ``, ``1.0``, ``١`` or ``²``
+as numbers; an id read loosely can name another stamp than the one meant.
 """
 
 from __future__ import annotations
@@ -21,6 +28,28 @@ MAX_ID = 2**63 - 1
 
 
 YMD_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A JSON integer's grammar without the sign: [0-9] is ASCII only (\d is not),
+# and 19 digits are enough for 2^63 - 1, so no text longer than that is
+# ever handed to int().
+DECIMAL_PATTERN = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def strict_decimal(value: str, *, maximum: int = MAX_ID) -> int:
+    """The whole number ``value`` spells in ASCII digits, at most ``maximum``.
+
+    Raises ``ValueError`` for anything else (the caller names the field).
+    """
+    if not DECIMAL_PATTERN.fullmatch(value):
+        raise ValueError("must be a whole number in ASCII digits")
+    number = int(value)
+    if number > maximum:
+        raise ValueError(f"must be at most {maximum}")
+    return number
+
+
+def _query_integer(value: object) -> object:
+    # Query values arrive as text; defaults (None, an int) pass untouched.
+    return strict_decimal(value) if isinstance(value, str) else value
 
 
 def _ymd(value: object) -> date:
@@ -59,8 +88,10 @@ def storable_text(value: str) -> bool:
 
 
 Idx = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-QueryIdx = Annotated[int, Query(ge=1, le=MAX_ID)]
-OptionalQueryIdx = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# Every integer in a query string goes through strict_decimal first.
+QueryInteger = BeforeValidator(_query_integer)
+QueryIdx = Annotated[int, QueryInteger, Query(ge=1, le=MAX_ID)]
+OptionalQueryIdx = Annotated[int | None, QueryInteger, Query(ge=1, le=MAX_ID)]
 YN = Literal["Y", "N"]
 Ymd = Annotated[date, BeforeValidator(_ymd)]
 HttpUrl = Annotated[StrictStr, Field(max_length=2000), AfterValidator(_http_url)]
@@ -68,7 +99,7 @@ ShortText = Annotated[StrictStr, Field(max_length=200)]
 Memo = Annotated[StrictStr, Field(max_length=1000)]
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 NotNull = BeforeValidator(_not_null)
-Limit = Annotated[int, Query(ge=1, le=100)]
+Limit = Annotated[int, QueryInteger, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
 DEFAULT_PAGE_SIZE = 20
@@ -88,8 +119,8 @@ def decode_cursor(cursor: str | None) -> int | None:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         if not text.startswith("i:"):
             raise ValueError(text)
-        value = int(text[2:])
-        if not 1 <= value <= MAX_ID:
+        value = strict_decimal(text[2:])
+        if value < 1:
             raise ValueError(text)
         return value
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -2,7 +2,8 @@
 
 Memory storage by default (one budget per worker process); Redis when
 ``STAMPBOOK_REDIS_URL`` is set, so every worker on every machine shares one
-budget. Headers follow the IETF RateLimit header fields draft.
+budget, falling back to per-worker memory while Redis is down
+(``kit/failover.py``). Headers follow the IETF RateLimit header fields draft.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from functools import lru_cache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from limits.storage import storage_from_string
 
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.failover import FailoverStorage, redis_storage
 
 OFF = "off"
 POLICY_NAME = "default"
@@ -41,7 +42,12 @@ def validate_limit(text: str) -> str:
 
 class RateLimiter:
     """Counts hits per API key and refused keys per client address; refuses with
-    1201 over either budget."""
+    1201 over either budget.
+
+    With Redis, ``storage`` is a ``FailoverStorage``: any limiter built on it
+    (this one, or another throttle sharing the storage) keeps answering
+    while Redis is down, counting in this worker's memory meanwhile.
+    """
 
     def __init__(
         self,
@@ -50,6 +56,8 @@ class RateLimiter:
         *,
         key_prefix: str = "stampbook",
         unauthorized_limit: str = OFF,
+        redis_timeout: float = 0.25,
+        redis_retry_max: float = 30.0,
     ) -> None:
         self.default_limit = validate_limit(default_limit)
         self.unauthorized_limit = validate_limit(unauthorized_limit)
@@ -59,16 +67,17 @@ class RateLimiter:
         self.blocked: dict[str, float] = {}
         self.storage: Storage = MemoryStorage()
         if redis_url:
-            storage = storage_from_string(
-                _async_redis_uri(redis_url),
-                key_prefix=key_prefix,
-                # limits' async Redis storage defaults to the coredis client, which
-                # is not installed; redis-py (a dependency) has the asyncio client.
-                implementation="redispy",
+            self.storage = FailoverStorage(
+                redis_storage(redis_url, key_prefix=key_prefix, timeout=redis_timeout),
+                timeout=redis_timeout,
+                retry_max=redis_retry_max,
             )
-            assert isinstance(storage, Storage)
-            self.storage = storage
         self.strategy = FixedWindowRateLimiter(self.storage)
+
+    @property
+    def shared(self) -> FailoverStorage | None:
+        """The Redis-backed storage, or None when limits are per worker anyway."""
+        return self.storage if isinstance(self.storage, FailoverStorage) else None
 
     async def hit(self, *, key_idx: int, account_limit: str | None) -> dict[str, str]:
         """Count one request; return the headers to send, or raise 1201 (HTTP 429)."""
@@ -126,7 +135,3 @@ def _retry_after(seconds: float) -> StampbookError:
     return StampbookError(
         Code.RATE_LIMITED, headers={"Retry-After": str(max(1, math.ceil(seconds)))}
     )
-
-
-def _async_redis_uri(url: str) -> str:
-    return url if url.startswith("async+") else "async+" + url

@@ -8,8 +8,9 @@ from typing import Any
 
 from stampbook.config import Settings
 from stampbook.kit.clock import Clock
-from stampbook.kit.db import Database
+from stampbook.kit.db import Database, DatabaseLimits
 from stampbook.kit.ratelimit import RateLimiter
+from stampbook.kit.readiness import ReadinessProbe
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Runtime:
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     # Key lookups under way, shared by the requests that wait for them.
     key_lookups: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    # /readyz: one database probe at a time (kit/readiness.py).
+    probe: ReadinessProbe = field(default_factory=ReadinessProbe)
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -33,6 +36,7 @@ class Runtime:
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 hot_pool_size=settings.db_hot_pool_size,
+                limits=DatabaseLimits.for_settings(settings),
             ),
             clock=clock or Clock(),
             limiter=RateLimiter(
@@ -40,9 +44,12 @@ class Runtime:
                 settings.redis_url,
                 key_prefix=settings.redis_prefix,
                 unauthorized_limit=settings.unauthorized_limit,
+                redis_timeout=settings.redis_timeout_seconds,
+                redis_retry_max=settings.redis_retry_max_seconds,
             ),
         )
 
     async def close(self) -> None:
         """Release pooled connections."""
+        await self.probe.close()
         await self.db.dispose()

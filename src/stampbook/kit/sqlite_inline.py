@@ -134,6 +134,31 @@ class InlineConnection:
             self._conn.close()
 
 
+# How often a waiting writer tries SQLite's write lock again.
+WRITE_LOCK_POLL_SECONDS = 0.0003
+
+
+async def take_write_lock(raw: sqlite3.Connection, *, deadline: float, busy_ms: int) -> None:
+    """``BEGIN IMMEDIATE`` on ``raw`` without blocking the loop: tried with no busy
+    timeout and, while another process holds the lock, retried asleep until
+    ``deadline`` (the loop's clock); past it, SQLite's "database is locked"
+    error is raised for the caller to answer 1902. ``busy_ms`` is the busy
+    timeout restored afterwards."""
+    loop = asyncio.get_running_loop()
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(WRITE_LOCK_POLL_SECONDS)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+
 def creator(path: str, *, timeout: float) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine`` opening ``path`` inline."""
 

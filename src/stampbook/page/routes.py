@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,13 @@ from stampbook.kit.clock import utc_naive
 from stampbook.kit.context import SOURCE_ONSITE, zone_for
 from stampbook.kit.errors import Code, StampbookError, message_for
 from stampbook.kit.i18n import SUPPORTED, negotiate
+from stampbook.kit.params import strict_decimal
+from stampbook.kit.remote import client_address
 from stampbook.kit.runtime import Runtime
 from stampbook.page import repository as page_repo
 from stampbook.page import service
 from stampbook.page.text import LANGUAGE_NAMES, pick_language, text
+from stampbook.stamps import onsite
 from stampbook.stamps.views import stamp_url
 
 log = logging.getLogger("stampbook.page")
@@ -292,20 +296,31 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["page"]
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A stamp row with the zone its dates are read in."""
+    """A stamp row with the zone its dates are read in (and, for the staff page,
+    when on-site actions unlock for this client)."""
 
     row: Row[Any]
     zone: str
+    onsite_locked_until: datetime | None = None
 
 
-async def load(runtime: Runtime, token: str) -> Loaded | None:
-    """The stamp behind ``token`` in a read transaction, or None."""
+async def load(runtime: Runtime, token: str, *, staff_of: Request | None = None) -> Loaded | None:
+    """The stamp behind ``token`` in a read transaction, or None; with
+    ``staff_of``, also the on-site lock that request's client is under."""
     async with runtime.db.read() as conn:
         row = await service.find(conn, token)
         if row is None:
             return None
         zone = await service.zone_name(conn, runtime, row)
-    return Loaded(row, zone)
+        locked_until = None
+        if staff_of is not None and row.onsite_yn == "Y":
+            locked_until = await onsite.page_locked_until(
+                conn,
+                card_idx=row.card_idx,
+                page_address=client_address(staff_of.scope),
+                now=utc_naive(runtime.clock.now()),
+            )
+    return Loaded(row, zone, locked_until)
 
 
 def view(visit: Visit, loaded: Loaded, *, unlocked: bool = False) -> service.Card:
@@ -317,6 +332,7 @@ def view(visit: Visit, loaded: Loaded, *, unlocked: bool = False) -> service.Car
         now=utc_naive(clock.now()),
         public_url=visit.runtime.settings.public_url,
         unlocked=unlocked,
+        onsite_locked_until=loaded.onsite_locked_until,
     )
 
 
@@ -385,6 +401,19 @@ def staff_page(
 def _field(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def _number_field(form: FormData, name: str) -> int | None:
+    """A whole-number form field (None when absent or empty), by the same strict
+    rule as the API's query integers, not even trimmed; anything else is 1001
+    naming it (a 400 page)."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return strict_decimal(value)
+    except ValueError as exc:
+        raise StampbookError(Code.INVALID_PARAMETER, param=name) from exc
 
 
 # --- the routes ------------------------------------------------------------------------
@@ -510,7 +539,7 @@ async def hide(request: Request, token: str) -> Response:
 async def staff(request: Request, token: str) -> Response:
     """The staff's on-site page."""
     visit = await start(request)
-    loaded = await load(visit.runtime, token)
+    loaded = await load(visit.runtime, token, staff_of=request)
     if loaded is None:
         return visit.not_found()
     return staff_page(visit, loaded, status=200 if loaded.row.onsite_yn == "Y" else 403)
@@ -522,19 +551,53 @@ async def staff_action(request: Request, token: str) -> Response:
     visit = await start(request)
     form = await request.form()
     if not visit.csrf_ok(form, token):
-        loaded = await load(visit.runtime, token)
+        loaded = await load(visit.runtime, token, staff_of=request)
         if loaded is None:
             return visit.not_found()
         return staff_page(visit, loaded, status=403, error=visit.t("form_expired"))
-    expect = _field(form, "expect")
-    password = form.get("password")  # as typed: a password may hold spaces
     action = _field(form, "action")
-    refusal: StampbookError | None = None
-    stale = False
+    outcome: StampbookError | str
+    try:
+        expected = _number_field(form, "expect")
+    except StampbookError as exc:
+        outcome = exc  # refused before any transaction: nothing to count
+    else:
+        password = form.get("password")  # as typed: a password may hold spaces
+        outcome = await _run_staff_action(
+            visit,
+            token,
+            action=action,
+            password=password if isinstance(password, str) else "",
+            expected_stamps=expected,
+        )
+    if outcome == _DONE:
+        done = "redeemed" if action == service.ONSITE_REDEEM else "added"
+        return visit.redirect(f"/s/{token}?done={done}")
+    loaded = None if outcome == _MISSING else await load(visit.runtime, token, staff_of=request)
+    if loaded is None:
+        return visit.not_found()
+    if outcome == _STALE:
+        return staff_page(visit, loaded, status=409, error=visit.t("staff_stale"))
+    assert isinstance(outcome, StampbookError)
+    status = _REFUSAL_STATUS.get(outcome.code, 409)
+    response = staff_page(visit, loaded, status=status, error=outcome.message(visit.lang))
+    if status == 429:
+        response.headers["Retry-After"] = str(visit.runtime.settings.lockout_minutes * 60)
+    return response
+
+
+_DONE, _STALE, _MISSING = "done", "stale", "missing"
+
+
+async def _run_staff_action(
+    visit: Visit, token: str, *, action: str, password: str, expected_stamps: int | None
+) -> StampbookError | str:
+    """Run one staff action in its own transaction: ``_DONE``, ``_STALE`` (the
+    card changed since the form was shown), ``_MISSING``, or the refusal."""
     async with visit.runtime.db.write() as conn:
         row = await service.find(conn, token, for_update=True)
         if row is None:
-            return visit.not_found()
+            return _MISSING
         zone = await service.zone_name(conn, visit.runtime, row)
         ctx = service.context_for(visit.runtime, row, zone, source=SOURCE_ONSITE)
         try:
@@ -543,31 +606,19 @@ async def staff_action(request: Request, token: str) -> Response:
                 ctx,
                 row,
                 action=action,
-                password=password if isinstance(password, str) else "",
-                expected_stamps=int(expect) if expect.isdigit() else None,
+                password=password,
+                expected_stamps=expected_stamps,
+                client_address=client_address(visit.request.scope),
             )
         except StampbookError as exc:
             if exc.http_status != 200 and exc.code != Code.INVALID_PARAMETER:
                 raise
             # Committed on purpose, like the API's refusals: a wrong password
             # must stay counted so that guessing locks out.
-            refusal = exc
+            return exc
         except service.StaleFormError:
-            stale = True
-    if refusal is None and not stale:
-        done = "redeemed" if action == service.ONSITE_REDEEM else "added"
-        return visit.redirect(f"/s/{token}?done={done}")
-    loaded = await load(visit.runtime, token)
-    if loaded is None:
-        return visit.not_found()
-    if stale:
-        return staff_page(visit, loaded, status=409, error=visit.t("staff_stale"))
-    assert refusal is not None
-    status = _REFUSAL_STATUS.get(refusal.code, 409)
-    response = staff_page(visit, loaded, status=status, error=refusal.message(visit.lang))
-    if status == 429:
-        response.headers["Retry-After"] = str(visit.runtime.settings.lockout_minutes * 60)
-    return response
+            return _STALE
+    return _DONE
 
 
 @router.api_route("/s/{token}/qr.svg", methods=["GET", "HEAD"])

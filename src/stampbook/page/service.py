@@ -33,6 +33,7 @@ from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.runtime import Runtime
 from stampbook.page import repository as page_repo
+from stampbook.stamps import onsite, rules
 from stampbook.stamps import repository as stamp_repo
 from stampbook.stamps import service as stamps
 from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH, stamp_url
@@ -206,8 +207,17 @@ def minutes_left(until: datetime | None, now: datetime) -> int:
     return max(1, -(-int((until - now).total_seconds()) // 60))
 
 
-def card_view(row: Any, *, today: date, now: datetime, public_url: str, unlocked: bool) -> Card:
-    """The page's picture of a stamp row (``now`` is naive UTC, as stored)."""
+def card_view(
+    row: Any,
+    *,
+    today: date,
+    now: datetime,
+    public_url: str,
+    unlocked: bool,
+    onsite_locked_until: datetime | None = None,
+) -> Card:
+    """The page's picture of a stamp row (``now`` is naive UTC, as stored);
+    ``onsite_locked_until`` is this client's on-site lock on the card, if any."""
     personal: tuple[tuple[str, str], ...] = ()
     if unlocked:
         personal = tuple(
@@ -232,7 +242,7 @@ def card_view(row: Any, *, today: date, now: datetime, public_url: str, unlocked
         page_url=stamp_url(row, public_url),
         has_pin=row.pin_hash is not None,
         pin_locked_minutes=minutes_left(row.pin_locked_until, now),
-        onsite_locked_minutes=minutes_left(row.onsite_locked_until, now),
+        onsite_locked_minutes=minutes_left(onsite_locked_until, now),
         personal=personal,
     )
 
@@ -254,6 +264,7 @@ def context_for(runtime: Runtime, row: Any, zone: str, *, source: str) -> CallCo
         source=source,
         lockout_failures=settings.lockout_failures,
         lockout_minutes=settings.lockout_minutes,
+        lockout_address_failures=settings.lockout_address_failures,
     )
 
 
@@ -331,13 +342,17 @@ async def onsite_action(
     action: str,
     password: str,
     expected_stamps: int | None,
+    client_address: str,
 ) -> None:
     """Add one stamp or redeem the reward for staff at the counter.
 
     The same service as the API does the work (same rules, ledger with
     ``source = ONSITE``, webhooks). ``row`` is locked by this transaction, so
     ``expected_stamps`` (the count the staff saw) reliably stops a form sent
-    twice from adding twice. Raises ``StampbookError`` to refuse; the caller
+    twice from adding twice. The stamp's state is checked before the
+    password, so a used or expired stamp link cannot be used to guess it;
+    tries count on the page's counters for the card and ``client_address``
+    (``stamps/onsite.py``). Raises ``StampbookError`` to refuse; the caller
     commits anyway, so that wrong passwords are counted.
     """
     if row.onsite_yn != "Y":
@@ -347,10 +362,15 @@ async def onsite_action(
     if expected_stamps is not None and expected_stamps != row.stamps:
         raise StaleFormError
     if action == ONSITE_ADD:
-        await stamps.check_onsite_password(conn, ctx, row, password)
+        refusal = rules.add_refusal(rules.state_of(row), ctx.today, ctx.now_ms)
+        if refusal is not None:
+            raise StampbookError(refusal)
+        await onsite.check_password(conn, ctx, row, password, page_address=client_address)
         await stamps.add(conn, ctx, stamp_idx=row.stamp_idx)
     else:
-        await stamps.redeem(conn, ctx, stamp_idx=row.stamp_idx, onsite_pwd=password)
+        await stamps.redeem(
+            conn, ctx, stamp_idx=row.stamp_idx, onsite_pwd=password, page_address=client_address
+        )
 
 
 async def find(conn: AsyncConnection, token: str, *, for_update: bool = False) -> Row[Any] | None:

@@ -25,8 +25,8 @@ from stampbook.stamps.schemas import CreateStamp, RedeemStamp, StampRef, UpdateS
 router = APIRouter(prefix="/api/stamp/v1", tags=["stamps"])
 
 
-class StampView(BaseModel):
-    """The stamp object, as validate returns it (fields in this order)."""
+class ListedStamp(BaseModel):
+    """The stamp object as list shows it: validate's, without ``onsitePwd``."""
 
     stampIdx: int
     domain: str
@@ -40,7 +40,6 @@ class StampView(BaseModel):
     strtYmd: str
     endYmd: str
     onsiteYn: str
-    onsitePwd: str | None
     memo: str | None
     activeYn: str
     userId: str
@@ -54,10 +53,17 @@ class StampView(BaseModel):
     payloadVersion: str
 
 
+class StampView(ListedStamp):
+    """The stamp object, as validate returns it: with the card's on-site
+    password, which the contract puts after ``onsiteYn``."""
+
+    onsitePwd: str | None
+
+
 class StampPage(BaseModel):
     """A page of stamps."""
 
-    items: list[StampView]
+    items: list[ListedStamp]
     nextCursor: str | None
 
 

@@ -2,18 +2,16 @@
 
 Each function runs inside a transaction its caller opened (``Call.write``, the
 page, or the CLI) and raises ``StampbookError`` to refuse. Refusals happen
-before any write, except the on-site password's failure counter, which must
-be kept so that guessing locks out.
+before any write, except the on-site password's failure counters
+(``stamps/onsite.py``), which must be kept so that guessing locks out.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import string
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -27,7 +25,7 @@ from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
-from stampbook.stamps import hot_path, rules
+from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
 from stampbook.stamps.views import render_stamp, usable_view
@@ -236,52 +234,25 @@ async def validate(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -
     return usable_view(ctx, await repo.view(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx))
 
 
-async def check_onsite_password(
-    conn: AsyncConnection, ctx: CallContext, row: Any, password: str | None
-) -> None:
-    """Refuse (2010 locked, 2009 wrong) unless ``password`` is the card's on-site password.
-
-    A wrong password is counted on the stamp; reaching the limit locks on-site
-    actions for a while. The count is written even though the call is refused.
-    """
-    now = ctx.now_naive
-    if row.onsite_locked_until is not None and row.onsite_locked_until > now:
-        raise StampbookError(Code.ONSITE_LOCKED)
-    expected = row.onsite_pwd or ""
-    if (
-        password is not None
-        and expected
-        and hmac.compare_digest(password.encode(), expected.encode())
-    ):
-        if row.onsite_failures:
-            await repo.update_fields(
-                conn,
-                account_idx=ctx.account_idx,
-                stamp_idx=row.stamp_idx,
-                values={"onsite_failures": 0, "onsite_locked_until": None},
-            )
-        return
-    failures = row.onsite_failures + 1
-    values: dict[str, Any] = {"onsite_failures": failures}
-    if failures >= ctx.lockout_failures:
-        values = {
-            "onsite_failures": 0,
-            "onsite_locked_until": now + timedelta(minutes=ctx.lockout_minutes),
-        }
-    await repo.update_fields(
-        conn, account_idx=ctx.account_idx, stamp_idx=row.stamp_idx, values=values
-    )
-    raise StampbookError(Code.ONSITE_PASSWORD_WRONG)
-
-
 async def redeem(
-    conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int, onsite_pwd: str | None
+    conn: AsyncConnection,
+    ctx: CallContext,
+    *,
+    stamp_idx: int,
+    onsite_pwd: str | None,
+    page_address: str | None = None,
 ) -> None:
-    """Mark a complete card's reward as used; on-site cards need the staff password."""
+    """Mark a complete card's reward as used; on-site cards need the staff password.
+
+    The stamp's state is checked first: a stamp that cannot be redeemed never
+    reaches the password, so it cannot be used to guess it. ``page_address``
+    is the stamp page's client (its tries count on the page's counters); None
+    for an API caller (the API's own counter, see ``stamps/onsite.py``).
+    """
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
     _refuse(rules.redeem_refusal(rules.state_of(row), ctx.today))
     if row.onsite_yn == "Y":
-        await check_onsite_password(conn, ctx, row, onsite_pwd)
+        await onsite.check_password(conn, ctx, row, onsite_pwd, page_address=page_address)
     after = await repo.mark_used(
         conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx, today=ctx.today
     )

@@ -1,6 +1,12 @@
 """The stamp object as the wire contract shows it (validate's result), and
 validate's answer. The one renderer: the API and the webhook payloads (at
-delivery, webhooks/outbox.py) both call ``render_stamp``."""
+delivery, webhooks/outbox.py) both call ``render_stamp``.
+
+validate returns the card's on-site password (``onsitePwd``) because the
+contract says so. Nothing else needs it, so the same object everywhere else
+(webhook payloads, which the delivery log keeps for 30 days, and ``list``
+items) leaves it out, and the outbox never stores it (``SECRET_COLUMNS``).
+"""
 
 from __future__ import annotations
 
@@ -58,10 +64,10 @@ def stamp_url(row: Any, public_url: str) -> str:
 
 
 def render_stamp(
-    row: Any, *, public_url: str, zone: ZoneInfo, secrets: bool = True
+    row: Any, *, public_url: str, zone: ZoneInfo, secrets: bool = False
 ) -> dict[str, Any]:
-    """The stamp object, field for field and in the contract's order; without
-    ``secrets`` (a webhook receiver's copy) it leaves out ``onsitePwd``."""
+    """The stamp object, field for field and in the contract's order; only with
+    ``secrets`` (validate's answer) does it include ``onsitePwd``."""
     domain = stamp_domain(row, public_url)
     view: dict[str, Any] = {
         "stampIdx": row.stamp_idx,
@@ -103,4 +109,4 @@ def usable_view(ctx: CallContext, row: Any | None) -> dict[str, Any]:
     refusal = rules.usability_refusal(rules.state_of(row), ctx.today)
     if refusal is not None:
         raise StampbookError(refusal)
-    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone)
+    return render_stamp(row, public_url=ctx.public_url, zone=ctx.zone, secrets=True)

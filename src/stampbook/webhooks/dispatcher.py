@@ -11,6 +11,7 @@ messages until the lease runs out. Delivery is therefore at-least-once; the
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
 import os
@@ -18,6 +19,7 @@ import random
 import secrets
 import socket
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -28,7 +30,7 @@ import httpx
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.kit.runtime import Runtime
-from stampbook.webhooks import outbox, safety, signing
+from stampbook.webhooks import outbox, pinning, safety, signing
 from stampbook.webhooks import repository as repo
 from stampbook.webhooks.schedule import DEFAULT_JITTER, Decision, Verdict, decide
 
@@ -38,7 +40,10 @@ log = logging.getLogger("stampbook.webhooks")
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_POLL_SECONDS = 1.0
 LEASE_MARGIN_SECONDS = 5.0
-EXCERPT_BYTES = 2048
+# The delivery log keeps this much of an answer, as plain text: enough to see
+# why a receiver refused, never a copy of what it serves.
+EXCERPT_CHARS = 512
+EXCERPT_BYTES = 4 * EXCERPT_CHARS  # the most that many characters take in UTF-8
 ERROR_CHARS = 500
 SETTLE_CONCURRENCY = 4  # database writes at once per dispatcher, whatever the batch size
 
@@ -99,12 +104,14 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.name = worker_name()
         self._settling = asyncio.Semaphore(SETTLE_CONCURRENCY)
+        # Connections go only to the addresses each delivery vetted (pinning.py);
+        # ``transport`` replaces that, for tests that need a certificate of their own.
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,  # a redirect is an answer, not a new target to vet
             trust_env=False,  # never through an environment proxy
-            transport=transport,
-            limits=httpx.Limits(max_connections=max(batch_size, 10)),
+            transport=transport
+            or pinning.PinnedTransport(limits=httpx.Limits(max_connections=max(batch_size, 10))),
         )
 
     @classmethod
@@ -229,23 +236,27 @@ class Dispatcher:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            # Checked at every attempt, as the name may resolve elsewhere by now.
-            await safety.check_target(url, allow_private=self.allow_private, strict_dns=True)
+            # Vetted at every attempt, as the name may resolve elsewhere by now;
+            # the connection then goes to exactly the addresses vetted here.
+            target = await safety.vet(url, allow_private=self.allow_private)
         except safety.UnsafeUrl as exc:
             return Response(None, elapsed_ms(), error=_clip(f"refused: {exc}"))
+        # Uncompressed, so that the excerpt read is the bytes that came.
+        headers = {**headers, "accept-encoding": "identity"}
         try:
             # httpx's timeout bounds each read; this bounds the whole exchange.
-            async with (
-                asyncio.timeout(self.timeout),
-                self._client.stream("POST", url, content=body, headers=headers) as answer,
-            ):
-                excerpt = await _read_excerpt(answer)
-                return Response(
-                    answer.status_code,
-                    elapsed_ms(),
-                    excerpt=excerpt,
-                    retry_after=answer.headers.get("retry-after"),
-                )
+            with pinning.pinned(target):
+                async with (
+                    asyncio.timeout(self.timeout),
+                    self._client.stream("POST", url, content=body, headers=headers) as answer,
+                ):
+                    excerpt = await _read_excerpt(answer)
+                    return Response(
+                        answer.status_code,
+                        elapsed_ms(),
+                        excerpt=excerpt,
+                        retry_after=answer.headers.get("retry-after"),
+                    )
         except (TimeoutError, httpx.TimeoutException):
             return Response(None, elapsed_ms(), error=f"timeout after {self.timeout:g} s")
         except httpx.HTTPError as exc:
@@ -287,14 +298,37 @@ class Dispatcher:
         return counted
 
 
-async def _read_excerpt(answer: httpx.Response) -> str:
-    """The first 2 KB of the answer's body; the rest is never downloaded."""
+async def _read_excerpt(answer: httpx.Response) -> str | None:
+    """The start of the answer's body as plain text (``plain_excerpt``); the
+    rest is never downloaded."""
     kept = bytearray()
-    async for chunk in answer.aiter_bytes():
+    async for chunk in answer.aiter_raw():
         kept.extend(chunk)
         if len(kept) >= EXCERPT_BYTES:
             break
-    return bytes(kept[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
+    return plain_excerpt(bytes(kept[:EXCERPT_BYTES]), answer.charset_encoding)
+
+
+def plain_excerpt(raw: bytes, charset: str | None = None) -> str | None:
+    """At most ``EXCERPT_CHARS`` characters of ``raw`` decoded as text, with
+    control and format characters (other than newline and tab) removed; None
+    for an empty or a binary body (a NUL byte, or bytes its charset, UTF-8 by
+    default, cannot decode), which the delivery log never shows."""
+    if not raw or b"\x00" in raw:
+        return None
+    try:
+        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="strict")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    try:
+        # Not final: the cut may fall inside a character, which is then dropped.
+        text = decoder.decode(raw, final=False)
+    except UnicodeDecodeError:
+        return None
+    kept = "".join(
+        char for char in text if char in "\n\t" or not unicodedata.category(char).startswith("C")
+    )
+    return kept[:EXCERPT_CHARS] or None
 
 
 def _clip(text: str) -> str:

@@ -16,6 +16,13 @@ target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode rebuilds a table by copying it and dropping the original;
+        # with foreign keys on, that drop would cascade into the rows that refer
+        # to it. The pragma is ignored inside a transaction, so it is set here,
+        # before the migrations' one. (The app turns it on in each of its own
+        # connections, kit/db.py; this connection is closed afterwards.)
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,0 +1,49 @@
+"""Logs never carry a customer page's token, which is the key to that card."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from stampbook.kit.clock import FrozenClock
+from stampbook.kit.logs import redact_paths
+from tests.conftest import Api, new_key
+from tests.servers import real_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        ('"GET /s/Ab3-x_9Q HTTP/1.1" 200', '"GET /s/<redacted> HTTP/1.1" 200'),
+        ("POST /s/Ab3x9Q/pin?next=1", "POST /s/<redacted>/pin?next=1"),
+        ("https://shop.example/s/Ab3x9Q", "https://shop.example/s/<redacted>"),
+        ("GET /c/RECEIPT42", "GET /c/<redacted>"),
+        ("GET /static/stamp/default.svg", "GET /static/stamp/default.svg"),
+    ],
+)
+def test_secret_path_segments_are_redacted(line: str, logged: str) -> None:
+    assert redact_paths(line) == logged
+
+
+async def test_the_access_log_of_a_page_request_carries_no_token(database_url: str) -> None:
+    env = {"STAMPBOOK_LOG_LEVEL": "info", "STAMPBOOK_LOG_FORMAT": "json"}
+    with real_server(database_url, workers=1, env=env) as server:
+        key, account_idx = await new_key(database_url)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            api = Api(http, key, account_idx, FrozenClock(datetime.now(UTC)))
+            stamp_idx = await api.stamp()
+            view = await api.ok("GET", "validate", params={"stampIdx": stamp_idx})
+            token = view["stampUrl"].rsplit("/s/", 1)[1]
+            assert (await http.get(f"/s/{token}")).status_code == 200
+            assert (await http.get(f"/s/{token}/qr.svg")).status_code == 200
+        # uvicorn writes (and flushes) the line before it sends the answer.
+        log = server.log()
+
+    page_lines = [line for line in log.splitlines() if "/s/" in line]
+    assert len(page_lines) == 2, log
+    assert token not in log
+    assert all("/s/<redacted>" in line for line in page_lines), page_lines
