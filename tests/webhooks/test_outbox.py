@@ -306,8 +306,8 @@ async def test_settled_messages_are_purged_after_the_retention_and_pending_ones_
 ) -> None:
     from sqlalchemy import func, select, update
 
-    from stampbook.app import housekeeping
     from stampbook.db.schema import webhook_message
+    from stampbook.jobs import housekeeping
 
     webhook = await api.ok("POST", "webhook/create", json={"url": "http://127.0.0.1:9/unused"})
     stamp_idx = await api.stamp()
