@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Time `stampbook serve` keeps an idle connection open between requests.",
     )
+    worker_start_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="Time `stampbook serve --workers N` gives a worker to start and answer "
+        "uvicorn's health check before restarting it; a loaded small machine needs more "
+        "than uvicorn's 5 s to import a worker.",
+    )
     unauthorized_limit: str = Field(
         default="60/minute",
         description="Refused API keys (401) allowed per client address; beyond it every "

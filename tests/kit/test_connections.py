@@ -13,7 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
+from stampbook.config import Settings
+from stampbook.kit.connections import connection_options
+from tests.conftest import suite_settings
 from tests.servers import RealServer, real_server
 
 HUNDRED_MB = 100 * 1024 * 1024
@@ -162,3 +166,13 @@ def test_an_idle_kept_alive_connection_is_closed_and_busy_ones_go_on(guarded: Re
         connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert head_of(connection, timeout=10).startswith(b"HTTP/1.1 200")
         closed_within(connection, KEEP_ALIVE + 10)
+
+
+def test_serve_gives_workers_the_configured_time_to_start(database_url: str) -> None:
+    # uvicorn restarts a worker that has not answered its health check in
+    # time; its own 5 s restarted every worker of a loaded 2-core machine in a
+    # loop while they were still importing.
+    settings = suite_settings(database_url, worker_start_seconds=45)
+    config = uvicorn.Config("stampbook.app:serve_app", **connection_options(settings))
+    assert config.timeout_worker_healthcheck == 45
+    assert Settings.model_fields["worker_start_seconds"].default == 60

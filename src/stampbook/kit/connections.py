@@ -142,4 +142,7 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         # The app believes forwarded headers from STAMPBOOK_TRUSTED_PROXIES only
         # (create_app); uvicorn's own would trust 127.0.0.1 unasked.
         "proxy_headers": False,
+        # uvicorn's own 5 s made a busy 2-core machine kill and restart every
+        # worker while it was still importing, for ever (bench/README.md).
+        "timeout_worker_healthcheck": settings.worker_start_seconds,
     }
