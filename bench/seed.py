@@ -33,7 +33,7 @@ class Shape:
     cards: int  # contiguous card ids from first_card
     stamps: int
     adds: int = 0  # ADD ledger rows per stamp (plus one CREATE)
-    inactive_every: int = 0  # every n-th stamp has activeYn N (0: none)
+    inactive_oldest: int = 0  # the oldest n stamps have activeYn N
     used_every: int = 0  # every n-th stamp has useYn Y (0: none)
     max_stamps: int = 100
 
@@ -43,17 +43,14 @@ class Shape:
 
     def usable(self, i: int) -> bool:
         """Whether the i-th seeded stamp is active and unused (validate accepts it)."""
-        return not (
-            (self.inactive_every and i % self.inactive_every == 0)
-            or (self.used_every and i % self.used_every == 0)
-        )
+        return not (i <= self.inactive_oldest or (self.used_every and i % self.used_every == 0))
 
 
 PG_STAMPS = """
 INSERT INTO stamp (account_idx, card_idx, token, stamps, strt_ymd, end_ymd, active_yn, use_yn,
                    user_id, max_stamps, reg_ymdt)
 SELECT $1, $2 + (i - 1) % $3, md5($4 || i::text), $5, $6, $7,
-       CASE WHEN $8 > 0 AND i % $8 = 0 THEN 'N' ELSE 'Y' END,
+       CASE WHEN i <= $8 THEN 'N' ELSE 'Y' END,
        CASE WHEN $9 > 0 AND i % $9 = 0 THEN 'Y' ELSE 'N' END,
        'user-' || (i % $10), $11, $12
 FROM generate_series(1, $13) AS i
@@ -72,7 +69,7 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :stamps
 INSERT INTO stamp (account_idx, card_idx, token, stamps, strt_ymd, end_ymd, active_yn, use_yn,
                    user_id, max_stamps, reg_ymdt)
 SELECT :account, :first_card + (i - 1) % :cards, lower(hex(randomblob(16))), :adds, :strt, :end,
-       CASE WHEN :inactive > 0 AND i % :inactive = 0 THEN 'N' ELSE 'Y' END,
+       CASE WHEN i <= :inactive THEN 'N' ELSE 'Y' END,
        CASE WHEN :used > 0 AND i % :used = 0 THEN 'Y' ELSE 'N' END,
        'user-' || (i % :users), :max_stamps, :now
 FROM n
@@ -144,7 +141,7 @@ async def _seed_pg(url: str, shape: Shape) -> int:
                 shape.adds,
                 strt,
                 end,
-                shape.inactive_every,
+                shape.inactive_oldest,
                 shape.used_every,
                 max(shape.stamps // 2, 1),
                 shape.max_stamps,
@@ -179,7 +176,7 @@ def _seed_sqlite(path: str, shape: Shape) -> int:
                 "adds": shape.adds,
                 "strt": strt.isoformat(),
                 "end": end.isoformat(),
-                "inactive": shape.inactive_every,
+                "inactive": shape.inactive_oldest,
                 "used": shape.used_every,
                 "users": max(shape.stamps // 2, 1),
                 "max_stamps": shape.max_stamps,
