@@ -40,6 +40,9 @@ WORKERS = 2
 CONNECTIONS = 32
 WRK_THREADS = 2
 RATE_LIMIT = "10000000/minute"  # on, and far above what one machine can send
+# `stampbook db upgrade` goes to this revision (run.py --revision): measuring a
+# migration's effect means running the same bench before and after it.
+MIGRATION = {"revision": "head"}
 PERCENTILES = [*range(1, 100), 99.5, 99.9, 100.0]  # the points stamp.lua prints
 
 
@@ -186,6 +189,11 @@ def wait_ready(server: Server, base: str, path: str, timeout: float = 60.0) -> N
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError(f"{server.name} did not start within {timeout:.0f} s; see {server.log}")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """``stampbook db upgrade`` to the bench's revision (head unless --revision)."""
+    stampbook(env, "db", "upgrade", MIGRATION["revision"])
 
 
 def stampbook(env: dict[str, str], *args: str) -> str:

@@ -41,6 +41,7 @@ import report as table
 import scale
 from harness import (
     ACCOUNT_SQL,
+    MIGRATION,
     WEBHOOK_SQL,
     Processes,
     Profile,
@@ -53,6 +54,7 @@ from harness import (
     free_port,
     full_server,
     measure,
+    migrate,
     postgres_database,
     server_env,
     sink_count,
@@ -86,7 +88,7 @@ def setup_database(
     """Migrate, key, endpoint, serve, seed: the as-shipped Stampbook, the baseline, the stamps."""
     base = f"http://127.0.0.1:{free_port()}"
     env = server_env(database_url, base)
-    stampbook(env, "db", "upgrade")
+    migrate(env)
     key = stampbook(env, "apikey", "create", "--account", "bench").strip().splitlines()[-1]
     account_idx = fetch_int(database_url, ACCOUNT_SQL.format(name="bench"))
     execute(database_url, WEBHOOK_SQL.format(account=account_idx, url=f"{sink}/hook"))
@@ -184,7 +186,11 @@ def main() -> int:
     parser.add_argument(
         "--scale-stamps", type=int, help="large database's stamps (default 1,000,000 / 200,000)"
     )
+    parser.add_argument(
+        "--revision", default="head", help="migrate to this revision (before/after a migration)"
+    )
     args = parser.parse_args()
+    MIGRATION["revision"] = args.revision
     profile = QUICK if args.quick else FULL
     if shutil.which("wrk") is None:
         print("wrk is required (apt-get install wrk, or `make bench` installs it)", file=sys.stderr)

@@ -36,6 +36,7 @@ from harness import (
     fetch_int,
     free_port,
     full_server,
+    migrate,
     postgres_database,
     server_env,
     settle,
@@ -73,7 +74,7 @@ def _prepare(procs: Processes, name: str, url: str, sink: str, stamps: int) -> t
     """Migrate, keys, endpoints, serve, cards, seed; returns the target and a note."""
     base = f"http://127.0.0.1:{free_port()}"
     env = server_env(url, base)
-    stampbook(env, "db", "upgrade")
+    migrate(env)
     key, small_key = _key(env, "bench"), _key(env, "small")
     accounts = {a: fetch_int(url, ACCOUNT_SQL.format(name=a)) for a in ("bench", "small")}
     for account_idx in accounts.values():
