@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,29 +16,25 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from stampbook import __version__
+from stampbook import __version__, jobs
+from stampbook.auth import admit
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings, proxy_entries
-from stampbook.kit import idempotency, logs
-from stampbook.kit.api import RATE_LIMIT_HEADERS_STATE, language_of
-from stampbook.kit.clock import Clock, utc_naive
+from stampbook.kit import logs
+from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.intake import Intake
-from stampbook.kit.openapi import document_conventions
+from stampbook.kit.openapi import install_docs
 from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
-from stampbook.stamps import onsite
 from stampbook.stamps.routes import router as stamps_router
-from stampbook.webhooks import repository as webhook_repository
-from stampbook.webhooks.dispatcher import dispatch_forever
 from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
 
-BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
-PURGE_EVERY_SECONDS = 3600.0
 API_PREFIX = "/api/"
 
 
@@ -49,12 +43,14 @@ def create_app(
     *,
     clock: Clock | None = None,
     background: bool = False,
+    freeze_after_startup: bool = False,
 ) -> FastAPI:
     """Build an app for ``settings`` (read from the environment when omitted).
 
-    ``background`` starts the periodic jobs (idempotency purge, and the
-    webhook dispatcher when enabled); ``stampbook serve`` turns it on, tests
-    usually leave it off and drive those jobs directly.
+    ``background`` starts the periodic jobs of ``stampbook.jobs`` (housekeeping,
+    and the webhook dispatcher when enabled); tests usually leave it off and
+    drive those jobs directly. ``freeze_after_startup`` is for the server
+    process only (``serve_app``): see ``_freeze_startup_objects``.
     """
     settings = settings or Settings()
 
@@ -62,23 +58,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
-        jobs = background_jobs(settings) if background else []
-        tasks = [asyncio.create_task(job(runtime)) for job in jobs]
-        if background:
-            # Everything built at startup (routes, models, tables, settings)
-            # lives as long as the process: moved out of the collector's reach,
-            # a full collection no longer walks it. Under load those walks were
-            # tens of milliseconds, the p99 of an add (bench/README.md).
-            gc.collect()
-            gc.freeze()
         try:
-            yield
+            async with jobs.running(runtime) if background else contextlib.nullcontext():
+                if freeze_after_startup:
+                    _freeze_startup_objects()
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
             await runtime.close()
 
     app = FastAPI(
@@ -90,11 +75,18 @@ def create_app(
         ),
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        # Served by install_docs after the API routes instead: routes are tried
+        # in order, and the add and validate need not be matched against the
+        # four documentation paths first.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     # The last added runs first: proxies' headers, then the RateLimit headers
     # around the intake (so its refusals carry them too), then the routes.
     app.add_middleware(
         Intake,
+        admit=admit,
         api_prefix=API_PREFIX,
         max_body_bytes=settings.max_body_bytes,
         max_form_bytes=settings.max_form_bytes,
@@ -113,76 +105,18 @@ def create_app(
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     _install_health(app)
-    _install_openapi(app)
-    _match_stamp_routes_first(app)
+    install_docs(app, api_prefix=API_PREFIX)
     return app
 
 
-def _match_stamp_routes_first(app: FastAPI) -> None:
-    """Routes are tried in order, a regex match each; FastAPI puts its own
-    documentation routes first. Trying the stamp API first spares the add
-    and validate several matches per request; no two routes share a path,
-    so the order changes nothing else."""
-    routes = app.router.routes
-    stamps = next(
-        route for route in routes if getattr(route, "original_router", None) is stamps_router
-    )
-    routes.remove(stamps)
-    routes.insert(0, stamps)
-
-
-def _install_openapi(app: FastAPI) -> None:
-    """Generate the OpenAPI document once, with the conventions every API route shares."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = document_conventions(generate(), api_prefix=API_PREFIX)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def background_jobs(settings: Settings) -> list[BackgroundJob]:
-    """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever]
-    if settings.dispatcher_enabled:
-        jobs.append(dispatch_forever)
-    return jobs
-
-
-async def housekeeping(runtime: Runtime) -> tuple[int, int]:
-    """Purge expired Idempotency-Keys, old settled webhook messages and spent
-    on-site password counters; returns how many keys and messages went."""
-    now = utc_naive(runtime.clock.now())
-    settings = runtime.settings
-    async with runtime.db.write() as conn:
-        keys = await idempotency.purge(
-            conn, now=now, retention_hours=settings.idempotency_retention_hours
-        )
-        messages = await webhook_repository.purge_settled(
-            conn, before=now - timedelta(days=settings.webhook_retention_days)
-        )
-        # On-site password counters that count nothing any more (one row per
-        # client address that ever guessed): not worth a line in the report.
-        await onsite.purge(conn, now=now, lock_minutes=settings.lockout_minutes)
-    return keys, messages
-
-
-async def housekeeping_forever(runtime: Runtime) -> None:
-    """Run ``housekeeping`` every hour, beside the API."""
-    while True:
-        try:
-            keys, messages = await housekeeping(runtime)
-            if keys or messages:
-                log.info(
-                    "purged %d expired idempotency keys and %d old webhook messages",
-                    keys,
-                    messages,
-                )
-        except Exception:
-            log.exception("housekeeping failed; will retry")
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
+def _freeze_startup_objects() -> None:
+    """Everything built at startup (routes, models, tables, settings) lives as
+    long as the server process: moved out of the collector's reach, a full
+    collection no longer walks it. Under load those walks were tens of
+    milliseconds, the p99 of an add (bench/README.md). Only the server does
+    this: a frozen heap in a test run or an embedding process is never freed."""
+    gc.collect()
+    gc.freeze()
 
 
 def _install_health(app: FastAPI) -> None:
@@ -273,7 +207,8 @@ class RateLimitHeaders:
 
 def serve_app() -> FastAPI:
     """The factory ``stampbook serve`` hands to uvicorn: settings from the
-    environment, logging configured in each worker, background jobs on."""
+    environment, logging configured in each worker, background jobs on, the
+    startup heap frozen."""
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    return create_app(settings, background=True)
+    return create_app(settings, background=True, freeze_after_startup=True)

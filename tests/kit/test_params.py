@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stampbook.kit.params import storable_text, strict_decimal
+from stampbook.kit.params import strict_decimal
 from tests.conftest import Api
 
 
@@ -68,12 +68,6 @@ async def test_a_control_character_in_the_idempotency_key_is_1303(api: Api) -> N
 
     assert (response.status_code, response.json()["code"]) == (400, 1303)
     assert await api.count(stamp_idx) == 0
-
-
-def test_storable_text() -> None:
-    assert storable_text("카페 ☕ café")
-    assert not storable_text("a\x00b")
-    assert not storable_text("\ud800")
 
 
 # --- integers written as text: one strict rule everywhere ------------------------------

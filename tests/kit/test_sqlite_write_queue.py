@@ -2,7 +2,7 @@
 
 Another process holding SQLite's write lock (here a plain ``sqlite3``
 connection in ``BEGIN IMMEDIATE``) makes this worker's writers wait. Each
-waits within one budget counted from when it asked to write, queueing behind
+waits within one budget counted from its request's arrival, queueing behind
 the worker's other writers included, so all of them are answered 503/1902
 within about one budget, not one budget each in turn; past the queue's bound
 a writer is answered at once. When the lock is released, writes succeed.
@@ -21,6 +21,9 @@ import httpx
 import pytest
 
 from stampbook.app import create_app
+from stampbook.kit.arrival import arrived
+from stampbook.kit.db import Database, DatabaseLimits
+from stampbook.kit.errors import Code, StampbookError
 from tests.conftest import new_key, suite_settings
 from tests.servers import scratch_database
 
@@ -102,3 +105,26 @@ async def test_past_the_queue_bound_a_writer_is_answered_at_once(
     fast = [seconds for _, seconds in answers if seconds < BUDGET / 2]
     assert len(fast) == 2, answers
     assert (await timed_create(http, headers))[0] == 0
+
+
+async def test_the_budget_counts_from_the_requests_arrival(sqlite_file: str) -> None:
+    # A request that already spent most of its budget before asking to write
+    # (its key check, an earlier write, the queue) gets only what is left.
+    database = Database(sqlite_file, pool_size=1, limits=DatabaseLimits(write_wait=BUDGET))
+    try:
+        async with database.write():  # connected before another process locks
+            pass
+        with ExternalLock(sqlite_file):
+            loop = asyncio.get_running_loop()
+            with arrived(loop.time() - 0.8 * BUDGET):
+                started = time.monotonic()
+                with pytest.raises(StampbookError) as refused:
+                    async with database.write():
+                        pass
+                waited = time.monotonic() - started
+        assert refused.value.code == Code.SERVICE_UNAVAILABLE
+        assert waited < 0.5 * BUDGET, waited
+        async with database.write():  # outside a request, a wait starts when asked
+            pass
+    finally:
+        await database.dispose()

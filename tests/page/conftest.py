@@ -12,7 +12,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from stampbook.db.schema import stamp
+from stampbook.kit.db import Database
 from tests.conftest import Api
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
@@ -30,6 +33,29 @@ async def stamp_url(api: Api, stamp_idx: int) -> str:
         if item["stampIdx"] == stamp_idx:
             return str(item["stampUrl"])
     raise AssertionError(f"stamp {stamp_idx} not listed")
+
+
+async def stamp_row(database_url: str, stamp_idx: int) -> Any:
+    """The stamp's row, straight from the database."""
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.read() as conn:
+            query = select(stamp).where(stamp.c.stamp_idx == stamp_idx)
+            return (await conn.execute(query)).one()
+    finally:
+        await database.dispose()
+
+
+async def page_of(api: Api, stamp_idx: int) -> str:
+    """``/s/{token}`` of a stamp."""
+    return page_path(await stamp_url(api, stamp_idx))
+
+
+def shown_state(response: httpx.Response) -> str:
+    """The card state the page shows."""
+    found = re.search(r'data-state="(\w+)"', response.text)
+    assert found, response.text
+    return found.group(1)
 
 
 class Visitor:

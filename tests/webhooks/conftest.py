@@ -31,6 +31,8 @@ from stampbook.webhooks import safety
 from stampbook.webhooks.dispatcher import Dispatcher
 from tests.conftest import Api
 
+# An endpoint address nothing listens on: for tests that only look at the outbox.
+RECEIVER = "http://127.0.0.1:9/never-called"
 TEST_TIMEOUT_SECONDS = 0.5
 
 

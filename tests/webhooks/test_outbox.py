@@ -3,8 +3,6 @@ and a refused or failed change queues nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,9 +12,8 @@ from stampbook.kit.clock import FrozenClock
 from stampbook.webhooks import outbox
 from stampbook.webhooks.schemas import EventType
 from tests.conftest import Api
-from tests.webhooks.conftest import Hooks
+from tests.webhooks.conftest import RECEIVER, Hooks
 
-RECEIVER = "http://127.0.0.1:9/never-called"
 # The stamp in a payload: validate's fields but the on-site password.
 STAMP_VIEW_FIELDS = [
     "stampIdx",
@@ -201,10 +198,10 @@ async def test_a_time_zone_the_database_does_not_know_still_adds(
 ) -> None:
     # The payload is rendered in Python at delivery, so a zone PostgreSQL's tz
     # database lacks (an older tzdata there) never reaches the database.
-    from stampbook.kit import api as kit_api
+    from stampbook.kit import call as kit_call
 
     unknown = utc_named("Mars/Olympus_Mons")
-    monkeypatch.setattr(kit_api, "zone_for", lambda _name: unknown)
+    monkeypatch.setattr(kit_call, "zone_for", lambda _name: unknown)
     webhook_idx, _ = await hooks.create(RECEIVER, events=["stamp.added"])
     stamp_idx = await api.stamp()
 
@@ -304,71 +301,13 @@ async def test_a_refused_change_queues_nothing(api: Api, hooks: Hooks) -> None:
     assert len(await hooks.log(webhook_idx)) == before
 
 
-@asynccontextmanager
-async def failing_outbox(db: Any) -> AsyncIterator[None]:
-    """Make every outbox INSERT fail inside the database (a trigger), as a full
-    disk would: the failure comes after the stamp change and the ledger row."""
-    if db.is_sqlite:
-        install = [
-            "CREATE TRIGGER test_outbox_fails BEFORE INSERT ON webhook_message "
-            "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
-        ]
-        remove = ["DROP TRIGGER test_outbox_fails"]
-    else:
-        install = [
-            "CREATE FUNCTION test_outbox_fails() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
-            "CREATE TRIGGER test_outbox_fails BEFORE INSERT ON webhook_message "
-            "FOR EACH ROW EXECUTE FUNCTION test_outbox_fails()",
-        ]
-        remove = [
-            "DROP TRIGGER test_outbox_fails ON webhook_message",
-            "DROP FUNCTION test_outbox_fails()",
-        ]
-    async with db.write() as conn:
-        for statement in install:
-            await conn.exec_driver_sql(statement)
-    try:
-        yield
-    finally:
-        async with db.write() as conn:
-            for statement in remove:
-                await conn.exec_driver_sql(statement)
-
-
-@pytest.mark.parametrize("verb", ["add", "remove"])
-async def test_a_write_whose_outbox_insert_fails_changes_nothing_and_keeps_no_key(
-    app: Any, api: Api, hooks: Hooks, verb: str
-) -> None:
-    webhook_idx, _ = await hooks.create(RECEIVER)
-    stamp_idx = await api.stamp()
-    await api.add(stamp_idx)
-    before = await hooks.log(webhook_idx)
-    history = await api.ok("GET", "history", params={"stampIdx": stamp_idx})
-    keyed = {"Idempotency-Key": f"outbox-fails-{verb}-{stamp_idx}"}
-
-    async with failing_outbox(app.state.runtime.db):
-        response = await api.call("PUT", verb, json={"stampIdx": stamp_idx}, headers=keyed)
-
-    assert response.status_code == 500 and response.json()["code"] == 1901
-    assert "disk" not in response.text
-    assert await hooks.log(webhook_idx) == before
-    assert await api.count(stamp_idx) == 1
-    assert await api.ok("GET", "history", params={"stampIdx": stamp_idx}) == history
-    # The key was not kept either: once the fault is gone, the retry writes once.
-    retried = await api.call("PUT", verb, json={"stampIdx": stamp_idx}, headers=keyed)
-    assert retried.json()["code"] == 0 and "Idempotent-Replayed" not in retried.headers
-    assert await api.count(stamp_idx) == (2 if verb == "add" else 0)
-    assert len(await hooks.log(webhook_idx)) == len(before) + 1
-
-
 async def test_settled_messages_are_purged_after_the_retention_and_pending_ones_never(
     app: Any, api: Api, database_url: str, clock: FrozenClock
 ) -> None:
     from sqlalchemy import func, select, update
 
-    from stampbook.app import housekeeping
     from stampbook.db.schema import webhook_message
+    from stampbook.jobs import housekeeping
 
     webhook = await api.ok("POST", "webhook/create", json={"url": "http://127.0.0.1:9/unused"})
     stamp_idx = await api.stamp()

@@ -1,4 +1,5 @@
-"""The retry rules: DESIGN.md's schedule, jitter, Retry-After, and what counts as done."""
+"""The retry rules: the schedule of docs/webhooks.md, jitter, Retry-After, and what
+counts as done."""
 
 from __future__ import annotations
 

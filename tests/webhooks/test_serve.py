@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 
-from stampbook.app import background_jobs, create_app
+from stampbook.app import create_app
 from stampbook.config import Settings
+from stampbook.jobs import background_jobs
 from stampbook.kit.clock import FrozenClock
 from stampbook.webhooks.dispatcher import dispatch_forever
 from tests.conftest import Api

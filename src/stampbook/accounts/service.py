@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db.schema import account, api_key
+from stampbook.kit.call import Principal
 from stampbook.kit.db import Database
 from stampbook.kit.driver import DriverStatement
 
@@ -31,16 +32,6 @@ def hash_key(key: str) -> str:
 def new_key() -> str:
     """A fresh key: ``sk_`` and 43 URL-safe characters (256 random bits)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the account and the key, as the auth layer resolved them."""
-
-    account_idx: int
-    key_idx: int | None
-    timezone: str | None
-    rate_limit: str | None
 
 
 @dataclass(frozen=True, slots=True)

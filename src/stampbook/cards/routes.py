@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from stampbook.cards import service
 from stampbook.cards.schemas import CreateCard, UpdateCard
-from stampbook.kit.api import Call, authenticate
+from stampbook.kit.call import Call, authenticate
 from stampbook.kit.openapi import responses_for
 from stampbook.kit.params import DEFAULT_PAGE_SIZE, Cursor, Limit, QueryIdx
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, StrictInt, StrictStr
 
 from stampbook.kit.params import YN, HttpUrl, Idx, NotNull
-from stampbook.stamps.schemas import WireModel
+from stampbook.kit.schemas import WireModel
 
 CardName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 CardTitle = Annotated[StrictStr, Field(max_length=500)]

@@ -1,6 +1,6 @@
 """The database handle: one async engine, write and read transactions.
 
-SQLite is set up for concurrency as DESIGN.md asks: WAL, a busy timeout,
+SQLite is set up for concurrency as docs/architecture.md says: WAL, a busy timeout,
 foreign keys on, and write transactions opened with ``BEGIN IMMEDIATE`` (a
 deferred transaction that reads and then writes can fail with SQLITE_BUSY at
 once, whatever the busy timeout). Within one process, SQLite writers also
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 
 from stampbook.config import Settings, async_database_url
 from stampbook.kit import sqlite_inline
+from stampbook.kit.arrival import deadline_after
 from stampbook.kit.db_faults import Fault, FaultLog, classify, translate
 from stampbook.kit.driver_pool import DriverPool
 from stampbook.kit.errors import Code, StampbookError
@@ -172,13 +173,13 @@ class Database:
     @asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[float]:
         """This worker's turn to write on SQLite (no-op on PostgreSQL); yields the
-        deadline (the loop's clock) of the whole wait, counted from now.
+        deadline (the loop's clock) of the whole wait, counted from the
+        request's arrival (``kit/arrival.py``).
 
         Past ``write_queue`` waiting writers, or past the deadline in the
         queue, the write is answered 1902 at once (and logged).
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.write_wait
+        deadline = deadline_after(self.limits.write_wait)
         lock = self._write_lock
         if lock is None:
             yield deadline

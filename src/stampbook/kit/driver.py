@@ -4,7 +4,7 @@ The hot paths (an add, a validate, the API-key lookup) are a few statements
 each, and SQLAlchemy's execution machinery around a statement (cache key,
 parameter processing, result adaptation, the greenlet hop of its async
 layer) cost three to four times what asyncpg or sqlite3 spend running it
-(bench/README.md). A ``DriverStatement`` keeps the SQL where DESIGN.md wants
+(bench/README.md). A ``DriverStatement`` keeps the SQL where docs/architecture.md wants
 it, in SQLAlchemy Core, but compiles it once per dialect and hands the
 string and the positional values straight to the driver, converting values
 with the column types' own bind and result processors (SQLite stores dates

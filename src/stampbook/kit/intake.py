@@ -13,13 +13,13 @@ headers here, and its body is neither copied nor read twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stampbook.kit.api import admit
+from stampbook.kit.arrival import arrived
 from stampbook.kit.envelope import error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
@@ -28,25 +28,31 @@ from stampbook.kit.i18n import negotiate
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON = (b"content-type", b"application/json")
 PageRefusal = Callable[[Scope], Response]
+# Checks a request's key from its scope and Authorization header, raising the
+# refusal (stampbook.auth.admit, handed in by the app: the kit imports no feature).
+Admit = Callable[[Scope, str], Awaitable[object]]
 
 
 class Intake:
     """Admit API keys before bodies are read, and cap every request body.
 
-    ``page_refusal`` renders the 413 for requests outside ``api_prefix`` (the
-    stamp page answers with a page, never the API's envelope).
+    ``admit`` checks the key of each request under ``api_prefix``;
+    ``page_refusal`` renders the 413 for requests outside it (the stamp page
+    answers with a page, never the API's envelope).
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
+        admit: Admit,
         api_prefix: str,
         max_body_bytes: int,
         max_form_bytes: int,
         page_refusal: PageRefusal,
     ) -> None:
         self.app = app
+        self.admit = admit
         self.api_prefix = api_prefix
         self.max_body_bytes = max_body_bytes
         self.max_form_bytes = max_form_bytes
@@ -56,6 +62,10 @@ class Intake:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with arrived():
+            await self._admit(scope, receive, send)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = scope["path"].startswith(self.api_prefix)
         relabel = api and scope["method"] not in _BODILESS
         authorization = ""
@@ -78,7 +88,7 @@ class Intake:
         unread = length is None or length > cap
         if api:
             try:
-                await admit(scope, authorization)
+                await self.admit(scope, authorization)
             except StampbookError as refusal:
                 await _refuse(scope, receive, send, refusal, close=unread)
                 return

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from fastapi import FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
 
 ResultT = TypeVar("ResultT")
 
@@ -129,3 +137,67 @@ def document_conventions(document: dict[str, Any], *, api_prefix: str) -> dict[s
                     # Any stored response can come back as a replay.
                     headers.update(_REPLAYED_HEADER)
     return document
+
+
+def install_docs(
+    app: FastAPI,
+    *,
+    api_prefix: str,
+    openapi_url: str = "/openapi.json",
+    docs_url: str = "/docs",
+    redoc_url: str = "/redoc",
+) -> None:
+    """Serve the OpenAPI document, Swagger UI and ReDoc the way FastAPI's own
+    defaults do, for an app built with ``openapi_url=None``.
+
+    Called after the API routers are included, so these routes come last in
+    the table that is tried in order. The document is generated once, with
+    :func:`document_conventions` applied (FastAPI's documented way of
+    extending it: replace ``app.openapi``).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_conventions(generate(), api_prefix=api_prefix)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    def root_path(request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    async def openapi_document(request: Request) -> JSONResponse:
+        prefix = root_path(request)
+        document = app.openapi()
+        if prefix and app.root_path_in_servers:
+            servers = document.get("servers", [])
+            if prefix not in {server.get("url") for server in servers}:
+                document = {**document, "servers": [{"url": prefix}, *servers]}
+        return JSONResponse(document)
+
+    redirect_url = app.swagger_ui_oauth2_redirect_url
+
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        prefix = root_path(request)
+        return get_swagger_ui_html(
+            openapi_url=prefix + openapi_url,
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=prefix + redirect_url if redirect_url else None,
+            init_oauth=app.swagger_ui_init_oauth,
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    async def swagger_ui_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=root_path(request) + openapi_url, title=f"{app.title} - ReDoc"
+        )
+
+    app.add_route(openapi_url, openapi_document, include_in_schema=False)
+    app.add_route(docs_url, swagger_ui, include_in_schema=False)
+    if redirect_url:
+        app.add_route(redirect_url, swagger_ui_redirect, include_in_schema=False)
+    app.add_route(redoc_url, redoc, include_in_schema=False)

@@ -75,18 +75,6 @@ def _not_null(value: object) -> object:
     return value
 
 
-def storable_text(value: str) -> bool:
-    """False for text no database column may hold: a NUL character (PostgreSQL
-    refuses it) or a lone surrogate (not encodable as UTF-8 anywhere)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 Idx = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 # Every integer in a query string goes through strict_decimal first.
 QueryInteger = BeforeValidator(_query_integer)

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
-from stampbook.stamps import repository as repo
+from stampbook.stamps import lockout_repository as lockout_repo
 
 SCOPE_API_CARD = "api_card"
 SCOPE_PAGE_CARD = "page_card"
@@ -103,7 +103,7 @@ async def check_password(
     period = timedelta(minutes=ctx.lockout_minutes)
     tried = counters(ctx, int(row.card_idx), page_address)
     states = [
-        await repo.claim_lockout(conn, scope=counter.scope, subject=counter.subject)
+        await lockout_repo.claim_lockout(conn, scope=counter.scope, subject=counter.subject)
         for counter in tried
     ]
     if any(state.locked_until is not None and state.locked_until > now for state in states):
@@ -111,7 +111,7 @@ async def check_password(
     if _matches(row, password):
         for counter, state in zip(tried, states, strict=True):
             if counter.cleared_by_success and (state.failures or state.window_start):
-                await repo.set_lockout(
+                await lockout_repo.set_lockout(
                     conn,
                     scope=counter.scope,
                     subject=counter.subject,
@@ -122,7 +122,7 @@ async def check_password(
         return
     for counter, state in zip(tried, states, strict=True):
         failures, window_start, locked_until = _after_failure(state, counter, now, period)
-        await repo.set_lockout(
+        await lockout_repo.set_lockout(
             conn,
             scope=counter.scope,
             subject=counter.subject,
@@ -138,11 +138,13 @@ async def page_locked_until(
 ) -> datetime | None:
     """When the page's on-site actions unlock for this client on this card
     (None: not locked)."""
-    return await repo.lockouts_until(conn, keys=page_lock_keys(card_idx, page_address), now=now)
+    return await lockout_repo.lockouts_until(
+        conn, keys=page_lock_keys(card_idx, page_address), now=now
+    )
 
 
 async def purge(conn: AsyncConnection, *, now: datetime, lock_minutes: int) -> int:
     """Forget counters that count nothing any more; returns how many went."""
-    return await repo.purge_lockouts(
+    return await lockout_repo.purge_lockouts(
         conn, window_started_before=now - timedelta(minutes=lock_minutes), now=now
     )

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import Field, StrictStr
 
-from stampbook.kit.errors import Code, StampbookError
-from stampbook.kit.params import (
-    YN,
-    HttpUrl,
-    Idx,
-    Memo,
-    NotNull,
-    ShortText,
-    UserId,
-    Ymd,
-    storable_text,
-)
+from stampbook.kit.params import YN, HttpUrl, Idx, Memo, NotNull, ShortText, UserId, Ymd
+from stampbook.kit.schemas import WireModel
 
 StampCount = Annotated[int, Field(strict=True, ge=0, le=100_000)]
 OnsitePassword = Annotated[StrictStr, Field(max_length=100)]
-
-
-class WireModel(BaseModel):
-    """Unknown fields are ignored, as a hosted-service client may send more."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, data: Any) -> Any:
-        """1001 naming the field for text no database can store (NUL, lone
-        surrogates): PostgreSQL would fail on it with a 500, SQLite would not."""
-        if isinstance(data, dict):
-            for name, value in data.items():
-                if name in cls.model_fields and isinstance(value, str) and not storable_text(value):
-                    raise StampbookError(Code.INVALID_PARAMETER, param=name)
-        return data
-
-    def sent(self) -> dict[str, object]:
-        """Only the fields the client sent, in JSON form (for fingerprints)."""
-        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class StampRef(WireModel):

@@ -18,7 +18,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.cards import repository as card_repo
-from stampbook.kit.api import ServiceCall
+from stampbook.kit.call import ServiceCall
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
 from stampbook.kit.db import Database

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from stampbook.kit.api import Call, authenticate
+from stampbook.kit.call import Call, authenticate
 from stampbook.kit.openapi import responses_for
 from stampbook.kit.params import DEFAULT_PAGE_SIZE, Cursor, Limit, QueryIdx
 from stampbook.webhooks import service

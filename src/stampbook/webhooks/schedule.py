@@ -1,6 +1,6 @@
 """When a message is tried again, as pure functions of plain values.
 
-The schedule is DESIGN.md's (Standard Webhooks' customary one): the first
+The schedule is Standard Webhooks' customary one (docs/webhooks.md): the first
 attempt at once, then retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h after
 the previous failure; after the eighth failed attempt the message is failed
 (and can be replayed). Delays carry a little jitter so that a receiver coming

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictStr
 
 from stampbook.kit.params import YN, HttpUrl, Idx, NotNull
-from stampbook.stamps.schemas import WireModel
+from stampbook.kit.schemas import WireModel
 
 # Spelled out for the type checker; a test checks it against outbox.EVENT_TYPES.
 EventType = Literal[

@@ -1,4 +1,5 @@
-"""The per-worker API-key cache (STAMPBOOK_AUTH_CACHE_SECONDS)."""
+"""API keys -> the principal (stampbook.auth): the per-worker key cache
+(STAMPBOOK_AUTH_CACHE_SECONDS)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from stampbook import auth
 from stampbook.config import Settings
-from stampbook.kit import api as kit_api
 from tests.conftest import Api, suite_settings
 
 
@@ -24,7 +25,7 @@ async def test_requests_in_flight_when_the_entry_is_missing_share_one_lookup(
 ) -> None:
     stamp_idx = await api.stamp()
     lookups = 0
-    real_lookup = kit_api.principal_for_key
+    real_lookup = auth.principal_for_key
 
     async def slow_counted_lookup(*args: Any, **kwargs: Any) -> Any:
         nonlocal lookups
@@ -32,7 +33,7 @@ async def test_requests_in_flight_when_the_entry_is_missing_share_one_lookup(
         await asyncio.sleep(0.05)  # long enough for every request to arrive
         return await real_lookup(*args, **kwargs)
 
-    monkeypatch.setattr(kit_api, "principal_for_key", slow_counted_lookup)
+    monkeypatch.setattr(auth, "principal_for_key", slow_counted_lookup)
     app.state.runtime.key_cache.clear()  # as if the entry had just expired
 
     async def validate() -> int:

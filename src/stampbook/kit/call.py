@@ -1,16 +1,18 @@
-"""The request side of every API route: who calls, in what language, and how
-its reads and writes run.
+"""The request side of every API route: who calls (as the intake admitted
+them), in what language, and how its reads and writes run.
 
 Routes stay thin: they parse, then hand a service function to ``Call.read``
 or ``Call.write``. ``write`` runs the function in one transaction together
 with the Idempotency-Key bookkeeping, and answers business refusals (HTTP 200
 codes) as committed envelopes, while any other error rolls everything back.
+
+Checking the key itself is ``stampbook.auth``'s (it needs the accounts room,
+which the kit must not import): the intake middleware runs it before the
+body is read and leaves the ``Principal`` here through ``admitted``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,16 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
-from stampbook.accounts.service import Principal, principal_for_key
 from stampbook.kit import idempotency
 from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.envelope import error_body, ok
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
-from stampbook.kit.params import storable_text
-from stampbook.kit.remote import client_address
 from stampbook.kit.runtime import Runtime
+from stampbook.kit.schemas import storable_text
 
 T = TypeVar("T")
 ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
@@ -40,9 +40,27 @@ ServiceCall = Callable[[AsyncConnection, CallContext], Awaitable[Any]]
 HotWrite = Callable[[Database, CallContext, str | None], Awaitable[ServiceCall | None]]
 HotRead = Callable[[CallContext], Awaitable[Any]]
 
-AUTH_SCHEME = "apikey"
 RATE_LIMIT_HEADERS_STATE = "ratelimit_headers"
 PRINCIPAL_STATE = "stampbook_principal"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the account and the key, as ``stampbook.auth`` resolved them."""
+
+    account_idx: int
+    key_idx: int | None
+    timezone: str | None
+    rate_limit: str | None
+
+
+def admitted(scope: Scope, principal: Principal, rate_limit_headers: dict[str, str]) -> None:
+    """Leave an admitted request's principal and RateLimit headers in its scope's
+    state, where ``authenticate`` and the app's headers middleware find them."""
+    state = scope.setdefault("state", {})
+    state[PRINCIPAL_STATE] = principal
+    if rate_limit_headers:
+        state[RATE_LIMIT_HEADERS_STATE] = rate_limit_headers
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -163,51 +181,18 @@ class Call:
         return response
 
 
-async def admit(scope: Scope, authorization: str) -> Principal:
-    """Check an API request's key from its ``Authorization`` header alone, before
-    anything reads its body, and count it against the rate limits.
-
-    A missing, malformed, unknown or revoked key is 1101 (HTTP 401), counted
-    against the client address's budget of refused keys; an address over that
-    budget is 1201 (HTTP 429) for every request until its window ends, without
-    a key lookup. The principal and the RateLimit headers are left in the
-    scope's state, where ``authenticate`` and the headers middleware find them.
-    """
-    runtime: Runtime = scope["app"].state.runtime
-    limiter = runtime.limiter
-    address = client_address(scope)
-    blocked = limiter.blocked_refusal(address)
-    if blocked is not None:
-        raise blocked
-    scheme, _, key = authorization.partition(" ")
-    key = key.strip()
-    principal = None
-    if scheme.lower() == AUTH_SCHEME and key and len(key) <= 200:
-        principal = await _lookup(runtime, key)
-    if principal is None:
-        await limiter.hit_unauthorized(address)
-        raise StampbookError(Code.UNAUTHORIZED)
-    assert principal.key_idx is not None
-    headers = await limiter.hit(key_idx=principal.key_idx, account_limit=principal.rate_limit)
-    state = scope.setdefault("state", {})
-    state[PRINCIPAL_STATE] = principal
-    if headers:
-        state[RATE_LIMIT_HEADERS_STATE] = headers
-    return principal
-
-
 async def authenticate(request: Request) -> Call:
-    """FastAPI dependency: the Call for a request whose key ``admit`` accepted.
+    """FastAPI dependency: the Call for a request the intake admitted.
 
-    The intake middleware admits every API request before its body is read and
-    leaves the principal in the scope's state, so the key is looked up once;
-    a request that reached here without it (an app without the middleware) is
-    admitted now.
+    The intake middleware checks every API request's key before its body is
+    read and leaves the principal in the scope's state, so the key is looked
+    up once. A request that reached a route without it (a route outside the
+    intake's prefix, an app without the middleware) is refused 1101: the
+    check fails closed.
     """
-    scope = request.scope
-    principal: Principal | None = scope.get("state", {}).get(PRINCIPAL_STATE)
+    principal: Principal | None = request.scope.get("state", {}).get(PRINCIPAL_STATE)
     if principal is None:
-        principal = await admit(scope, request.headers.get("authorization", ""))
+        raise StampbookError(Code.UNAUTHORIZED)
     for name, value in request.query_params.multi_items():
         if not storable_text(value):
             # A %00 would reach PostgreSQL and fail there (a 500).
@@ -215,25 +200,3 @@ async def authenticate(request: Request) -> Call:
     return Call(
         request=request, runtime=runtime_of(request), principal=principal, lang=language_of(request)
     )
-
-
-async def _lookup(runtime: Runtime, key: str) -> Principal | None:
-    ttl = runtime.settings.auth_cache_seconds
-    if ttl <= 0:
-        return await principal_for_key(runtime.db, key=key)
-    cached = runtime.key_cache.get(key)
-    if cached and cached[0] > time.monotonic():
-        principal: Principal | None = cached[1]
-        return principal
-    # One lookup per key at a time: when an entry expires under load, every
-    # request in flight would otherwise query the database at once.
-    pending = runtime.key_lookups.get(key)
-    if pending is None:
-        pending = asyncio.ensure_future(principal_for_key(runtime.db, key=key))
-        runtime.key_lookups[key] = pending
-        pending.add_done_callback(lambda _: runtime.key_lookups.pop(key, None))
-    principal = await asyncio.shield(pending)
-    if len(runtime.key_cache) > 10_000:
-        runtime.key_cache.clear()
-    runtime.key_cache[key] = (time.monotonic() + ttl, principal)
-    return principal

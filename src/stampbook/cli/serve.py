@@ -1,0 +1,96 @@
+"""``stampbook serve`` (the API and the stamp pages under uvicorn) and
+``stampbook worker`` (webhook delivery on its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from stampbook.cli.shared import load_settings, redacted
+from stampbook.kit import logs
+from stampbook.kit.connections import connection_options
+from stampbook.kit.db import Database
+from stampbook.webhooks.dispatcher import DEFAULT_BATCH_SIZE, DEFAULT_POLL_SECONDS, Dispatcher
+
+
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    dispatcher: Annotated[
+        bool, typer.Option(help="Run the webhook dispatcher in this process.")
+    ] = True,
+) -> None:
+    """Serve the API (and the stamp pages) with uvicorn."""
+    import uvicorn
+
+    if not dispatcher:
+        # Through the environment, so every uvicorn worker process sees it.
+        os.environ["STAMPBOOK_DISPATCHER_ENABLED"] = "false"
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    typer.echo(
+        f"Stampbook on http://{host}:{port} ({workers} worker(s)), "
+        f"database {redacted(settings.database_url)}"
+    )
+    uvicorn.run(
+        "stampbook.app:serve_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        log_config=None,
+        loop="auto",
+        access_log=settings.access_log,
+        **connection_options(settings),
+    )
+
+
+def worker(
+    batch_size: Annotated[int, typer.Option(min=1, max=500)] = DEFAULT_BATCH_SIZE,
+    poll_seconds: Annotated[float, typer.Option(min=0.05)] = DEFAULT_POLL_SECONDS,
+    lease_seconds: Annotated[
+        float | None,
+        typer.Option(help="How long a claim lasts before another worker may take it over."),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+) -> None:
+    """Deliver webhooks until interrupted (SIGINT or SIGTERM finish the batch in hand)."""
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    async def run() -> int:
+        database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        dispatcher = Dispatcher(
+            database,
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private,
+            batch_size=batch_size,
+            lease=timedelta(seconds=lease_seconds) if lease_seconds else None,
+        )
+        try:
+            if once:
+                return len(await dispatcher.drain())
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await dispatcher.run_forever(stop=stop, poll_seconds=poll_seconds)
+            return 0
+        finally:
+            await dispatcher.aclose()
+            await database.dispose()
+
+    attempts = asyncio.run(run())
+    if once:
+        typer.echo(f"{attempts} delivery attempt(s) made")

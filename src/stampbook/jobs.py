@@ -1,0 +1,87 @@
+"""Periodic work run beside the API: the hourly housekeeping and, when enabled,
+the webhook dispatcher.
+
+A top layer, beside ``app`` and ``cli``: the app's lifespan asks
+:func:`running` to start what :func:`background_jobs` lists, and
+``stampbook purge`` runs the same :func:`housekeeping` once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from stampbook.config import Settings
+from stampbook.kit import idempotency
+from stampbook.kit.clock import utc_naive
+from stampbook.kit.runtime import Runtime
+from stampbook.stamps import onsite
+from stampbook.webhooks import repository as webhook_repo
+from stampbook.webhooks.dispatcher import dispatch_forever
+
+log = logging.getLogger("stampbook")
+
+BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def background_jobs(settings: Settings) -> list[BackgroundJob]:
+    """The periodic jobs ``stampbook serve`` runs beside the API."""
+    jobs: list[BackgroundJob] = [housekeeping_forever]
+    if settings.dispatcher_enabled:
+        jobs.append(dispatch_forever)
+    return jobs
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: Runtime) -> AsyncIterator[None]:
+    """Run the background jobs for ``runtime``'s settings while the block runs;
+    on the way out cancel them and wait for each to finish."""
+    tasks = [asyncio.create_task(job(runtime)) for job in background_jobs(runtime.settings)]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            # A job's failure was logged by the job; shutdown goes on regardless.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def housekeeping(runtime: Runtime) -> tuple[int, int]:
+    """Purge expired Idempotency-Keys, old settled webhook messages and spent
+    on-site password counters; returns how many keys and messages went."""
+    now = utc_naive(runtime.clock.now())
+    settings = runtime.settings
+    async with runtime.db.write() as conn:
+        keys = await idempotency.purge(
+            conn, now=now, retention_hours=settings.idempotency_retention_hours
+        )
+        messages = await webhook_repo.purge_settled(
+            conn, before=now - timedelta(days=settings.webhook_retention_days)
+        )
+        # On-site password counters that count nothing any more (one row per
+        # client address that ever guessed): not worth a line in the report.
+        await onsite.purge(conn, now=now, lock_minutes=settings.lockout_minutes)
+    return keys, messages
+
+
+async def housekeeping_forever(runtime: Runtime) -> None:
+    """Run ``housekeeping`` every hour, beside the API."""
+    while True:
+        try:
+            keys, messages = await housekeeping(runtime)
+            if keys or messages:
+                log.info(
+                    "purged %d expired idempotency keys and %d old webhook messages",
+                    keys,
+                    messages,
+                )
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+        await asyncio.sleep(PURGE_EVERY_SECONDS)

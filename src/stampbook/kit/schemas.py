@@ -1,0 +1,48 @@
+"""The base of every feature's request bodies, and the one check of storable text.
+
+Every room's schemas (stamps, cards, webhooks) derive from ``WireModel``;
+``storable_text`` is also what ``kit.call.authenticate`` applies to query
+strings, so a body field and a query parameter refuse the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from stampbook.kit.errors import Code, StampbookError
+
+
+def storable_text(value: str) -> bool:
+    """False for text no database column may hold: a NUL character (PostgreSQL
+    refuses it) or a lone surrogate (not encodable as UTF-8 anywhere)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class WireModel(BaseModel):
+    """A request body named as on the wire. Unknown fields are ignored, as a
+    hosted-service client may send more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """1001 naming the field for text no database can store (NUL, lone
+        surrogates): PostgreSQL would fail on it with a 500, SQLite would not."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if name in cls.model_fields and isinstance(value, str) and not storable_text(value):
+                    raise StampbookError(Code.INVALID_PARAMETER, param=name)
+        return data
+
+    def sent(self) -> dict[str, object]:
+        """Only the fields the client sent, in JSON form (for fingerprints)."""
+        return self.model_dump(mode="json", exclude_unset=True)
