@@ -137,6 +137,10 @@ stamp = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
     Index("ix_stamp_account_user", "account_idx", "user_id"),
+    # list, newest first, unfiltered or by one flag (0004).
+    Index("ix_stamp_account", "account_idx", "stamp_idx"),
+    Index("ix_stamp_account_active", "account_idx", "active_yn", "stamp_idx"),
+    Index("ix_stamp_account_use", "account_idx", "use_yn", "stamp_idx"),
     sqlite_autoincrement=True,
 )
 
@@ -160,7 +164,8 @@ stamp_event = Table(
     Column("key_idx", Id, nullable=True),
     Column("idempotency_key", String(255), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
-    Index("ix_stamp_event_stamp", "stamp_idx", "event_idx"),
+    # history: both equalities in one index, or SQLite scans the account (0004).
+    Index("ix_stamp_event_stamp", "stamp_idx", "account_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
     sqlite_autoincrement=True,
 )
