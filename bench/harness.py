@@ -257,8 +257,7 @@ def full_server(
 ) -> Server:
     """``stampbook serve --workers 2`` on ``public_url``; its access log goes to its log file."""
     port = int(public_url.rsplit(":", 1)[1])
-    # bench/serve.py is `stampbook serve` with uvicorn's start-up health check at 60 s.
-    argv = [sys.executable, str(BENCH / "serve.py"), "serve", "--host", "127.0.0.1"]
+    argv = [str(BIN / "stampbook"), "serve", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(WORKERS)]
     server = procs.start(name, argv, server_env(database_url, public_url, **(extra or {})))
     if wait:
@@ -287,7 +286,8 @@ def bare_server(
     argv = [str(BIN / "uvicorn"), "bare_app:app", "--app-dir", str(BENCH)]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)]
     argv += ["--loop", "auto", "--http", "auto", "--no-access-log", "--log-level", "warning"]
-    argv += ["--timeout-worker-healthcheck", "60"]  # as bench/serve.py
+    # As `stampbook serve` gives its workers (STAMPBOOK_WORKER_START_SECONDS).
+    argv += ["--timeout-worker-healthcheck", "60"]
     server = procs.start(name, argv, env)
     if wait:
         wait_ready(server, base, "/openapi.json")

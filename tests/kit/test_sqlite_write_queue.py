@@ -81,12 +81,14 @@ async def test_queued_writers_all_answer_within_about_one_budget(
     with ExternalLock(sqlite_file):
         started = time.monotonic()
         answers = await asyncio.wait_for(
-            asyncio.gather(*[timed_create(http, headers) for _ in range(4)]), 4 * BUDGET
+            asyncio.gather(*[timed_create(http, headers) for _ in range(4)]), 6 * BUDGET
         )
         elapsed = time.monotonic() - started
 
     assert [code for code, _ in answers] == [1902] * 4
-    assert elapsed < 2 * BUDGET, answers  # one budget, not one each in turn
+    # One budget, not one each in turn (which would be 4): the margin is for a
+    # loaded 2-core machine.
+    assert elapsed < 3 * BUDGET, answers
     assert (await timed_create(http, headers))[0] == 0  # released: writes go through
 
 
