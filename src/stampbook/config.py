@@ -186,7 +186,10 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
-    access_log: bool = Field(default=True, description="Log every request (uvicorn's log).")
+    access_log: bool = Field(
+        default=True,
+        description="Log every request: method, path, status, duration (kit/access.py).",
+    )
 
     @field_validator("public_url")
     @classmethod
