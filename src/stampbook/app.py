@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stampbook import __version__, jobs
-from stampbook.auth import admit
+from stampbook.auth import admit, watching
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.kit import logs
@@ -63,7 +63,10 @@ def create_app(
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
         try:
-            async with jobs.running(runtime) if background else contextlib.nullcontext():
+            async with (
+                watching(runtime),
+                jobs.running(runtime) if background else contextlib.nullcontext(),
+            ):
                 if freeze_after_startup:
                     _freeze_startup_objects()
                 yield

@@ -12,12 +12,13 @@ structlog's processor chain per line: 5–10 % of a worker's CPU under load
 (bench/README.md). A line here is formatted once, with a cached timestamp,
 and written straight to the stream: a few microseconds. It carries method,
 path (with its query; a page token redacted, ``kit/logs.py``), status,
-duration in milliseconds and the client address, as JSON or as text like
-the rest of the log.
+duration in milliseconds, the client address and the worker's pid, as JSON
+or as text like the rest of the log.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -95,6 +96,7 @@ class AccessLog:
         self.stream = stream
         self._second = -1
         self._stamp = ""
+        self.pid = os.getpid()  # which worker answered
 
     def _timestamp(self) -> str:
         now = time.time()
@@ -128,11 +130,12 @@ class AccessLog:
                     "status": status,
                     "duration_ms": duration_ms,
                     "client": address,
+                    "pid": self.pid,
                 }
             ).decode()
         else:
             line = (
                 f"{self._timestamp()} [info     ] {method} {path} {status} "
-                f"{duration_ms:.2f} ms [{ACCESS_LOGGER}] client={address}"
+                f"{duration_ms:.2f} ms [{ACCESS_LOGGER}] client={address} pid={self.pid}"
             )
         (self.stream or sys.stderr).write(line + "\n")
