@@ -109,7 +109,7 @@ async def test_a_worker_keeps_a_key_without_looking_it_up_until_a_change_is_coun
     app = create_app(suite_settings(database_url, key_cache=True))
     key, account_idx = await new_key(database_url)
     lookups = 0
-    real_lookup = auth.principal_for_key
+    real_lookup = accounts.principal_for_key
 
     async def counted(*args: object, **kwargs: object) -> object:
         nonlocal lookups
