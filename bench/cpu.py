@@ -30,7 +30,8 @@ from pathlib import Path
 
 import asyncpg
 
-from harness import BIN, Processes, Server, postgres_database, start_sink, wrk
+from harness import BIN, Processes, Server, postgres_database, start_sink
+from load import wrk
 from run import QUICK, setup_database
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -115,11 +116,9 @@ def top_entries(raw: Path, count: int = 15) -> str:
 def profile_worker(server: Server, base: str, env: dict[str, str], out: Path, seconds: int) -> str:
     """py-spy on the first worker while wrk drives the server; its top entries."""
     pid = server.workers()[0]
-    spy = subprocess.Popen(
-        [str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-         "--format", "raw", "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    argv = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration", str(seconds)]
+    argv += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
+    spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wrk(base, seconds, env)
     spy.wait(timeout=seconds + 30)
     return top_entries(out) if out.exists() else "(py-spy wrote nothing)"
@@ -175,9 +174,7 @@ def run_database(
             order = targets if round_no % 2 == 0 else targets[::-1]
             for name, server, base in order:
                 run_env = {**env, "BENCH_RUN": f"r{round_no}-{mode}-{name}-{os.getpid()}"}
-                requests, server_us, db_us = measure_round(
-                    server, base, url, run_env, args.seconds
-                )
+                requests, server_us, db_us = measure_round(server, base, url, run_env, args.seconds)
                 print(
                     f"{database:<10} {mode:<9} {name:<10} round {round_no}: {requests:6d} req "
                     f"({requests / args.seconds:6.0f}/s)  server {server_us:6.0f} µs/req"
