@@ -54,7 +54,8 @@ async def test_every_request_has_an_access_line_with_method_path_status_and_dura
     database_url: str,
 ) -> None:
     env = {"STAMPBOOK_LOG_LEVEL": "info", "STAMPBOOK_LOG_FORMAT": "json"}
-    with real_server(database_url, workers=1, env=env) as server:
+    # Two workers: each configures logging in its own process after uvicorn has.
+    with real_server(database_url, workers=2, env=env) as server:
         key, account_idx = await new_key(database_url)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             api = Api(http, key, account_idx, FrozenClock(datetime.now(UTC)))
