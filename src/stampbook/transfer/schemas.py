@@ -16,14 +16,16 @@ from stampbook.kit.params import YN, HttpUrl, Idx, Memo, ShortText, UserId, Ymd
 from stampbook.kit.schemas import WireModel
 from stampbook.stamps.schemas import StampCount
 
-YMDT_FORMAT = "%Y-%m-%d %H:%M:%S"
 _YMDT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 def _ymdt(value: str) -> str:
     if not _YMDT_PATTERN.fullmatch(value):
         raise ValueError("must be a timestamp as YYYY-MM-DD HH:MM:SS")
-    datetime.strptime(value, YMDT_FORMAT)  # a real date and time, or ValueError
+    try:
+        datetime.fromisoformat(value)  # a real date and time (strptime is 20 times slower)
+    except ValueError as exc:
+        raise ValueError("must be a real date and time as YYYY-MM-DD HH:MM:SS") from exc
     return value
 
 

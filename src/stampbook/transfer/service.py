@@ -40,7 +40,7 @@ from stampbook.stamps.service import new_token, new_user_id
 from stampbook.stamps.views import DEFAULT_STAMP_IMAGE_PATH
 from stampbook.transfer import repository as repo
 from stampbook.transfer.formats import SourceLine
-from stampbook.transfer.schemas import YMDT_FORMAT, ImportRow
+from stampbook.transfer.schemas import ImportRow
 
 CHUNK_ROWS = 1000
 # The page token inside a Stampbook stampUrl (``{domain}/s/{token}``): kept on
@@ -338,7 +338,7 @@ class _Import:
         """``regYmdt`` (the account's local time) as stored; now when the row has none."""
         if ymdt is None:
             return self.ctx.now_naive
-        return utc_naive(datetime.strptime(ymdt, YMDT_FORMAT).replace(tzinfo=self.ctx.zone))
+        return utc_naive(datetime.fromisoformat(ymdt).replace(tzinfo=self.ctx.zone))
 
     async def insert(self, stamps: list[dict[str, Any]]) -> None:
         """Insert a chunk's new stamps and their ledger rows."""
