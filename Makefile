@@ -2,26 +2,40 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# One stamp file per install flavour: `make run` installs the runtime
+# dependencies only; `make test` and `make lint` need the dev extra, so after a
+# `make run` they still install it (and a `make run` after them installs nothing new).
+RUNTIME := $(VENV)/.installed-runtime
+INSTALLED := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
+## The address printed in stamp page URLs and the demo: a phone on your network
+## needs your machine's LAN address, e.g. make run HOST=0.0.0.0 PUBLIC_URL=http://192.168.1.20:8000
+ifndef PUBLIC_URL
+PUBLIC_URL := $(or $(STAMPBOOK_PUBLIC_URL),http://$(HOST):$(PORT))
+endif
 PYTEST_ARGS ?=
 
 .PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
 
-$(INSTALLED): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
+
+$(INSTALLED): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
 
-## make run prints URLs for the address it serves on, unless STAMPBOOK_PUBLIC_URL says otherwise
-run: export STAMPBOOK_PUBLIC_URL ?= http://$(HOST):$(PORT)
+run: export STAMPBOOK_PUBLIC_URL = $(PUBLIC_URL)
 
-## make run: install, migrate the SQLite default, print the demo key and URLs, serve on :8000
-run: $(INSTALLED)
+## make run: install (runtime only), migrate the SQLite default, print the demo key and URLs, serve on :8000
+run: $(RUNTIME)
 	$(BIN)/stampbook db upgrade
 	$(BIN)/stampbook demo
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)

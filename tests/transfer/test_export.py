@@ -54,6 +54,9 @@ def test_export_then_import_into_an_empty_database_reproduces_every_stamp(
 
     path = tmp_path / f"out.{fmt}"
     assert "5 stamps written" in cli.ok("export", "--account", account, "--output", str(path))
+    # Into the same account, the file is what is already there.
+    same = cli.ok("import", "--account", account, str(path))
+    assert "0 new, 5 already here, 0 refused" in same
     kind = "sqlite" if cli.database_url.startswith("sqlite") else "postgresql"
     with scratch_database(kind, POSTGRES_ADMIN_URL) as empty_url:
         fresh = Cli(empty_url, monkeypatch)

@@ -262,7 +262,10 @@ class _Import:
             wanted["user_id"] = row.userId
         if row.regYmdt is not None:
             wanted["reg_ymdt"] = self.stored_time(row.regYmdt)
-        return all(getattr(existing, column) == value for column, value in wanted.items())
+        # The files hold whole seconds; what the API stores may hold more.
+        stored = {column: getattr(existing, column) for column in wanted}
+        stored["reg_ymdt"] = existing.reg_ymdt.replace(microsecond=0)
+        return all(stored[column] == value for column, value in wanted.items())
 
     async def card_for(self, row: ImportRow) -> _Card:
         """The row's card: this account's by cardIdx (when the name agrees), else
