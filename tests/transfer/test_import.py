@@ -162,3 +162,23 @@ def test_csv_cells_are_read_strictly_and_empty_cells_are_absent(
     assert (first["memo"], first["useYn"], first["stamps"]) == (None, "N", 3)
     assert (second["memo"], second["useYn"]) == ("two\nlines", "Y")
     assert first["domain"] == PUBLIC_URL  # no domain: the server's own
+
+
+def test_a_stampbook_page_address_is_kept_once_and_domains_can_be_reset(
+    cli: Cli, base: int, tmp_path: Path
+) -> None:
+    owner, other = cli.account(), cli.account()
+    token = "T" * 32
+    page = f"https://old-server.example.com/s/{token}"
+    first = stamp_row(base + 1, base + 1, stampUrl=page)
+    twin = stamp_row(base + 2, base + 1, stampUrl=page)  # the same page twice
+    result = cli.run("import", "--account", owner, "--skip-bad", "--reset-domain",
+                     str(write_jsonl(tmp_path / "a.jsonl", [first, twin])))  # fmt: skip
+    assert result.stderr.splitlines() == ["line 2: stampUrl: the same page as another row's"]
+    (kept,) = cli.export(owner)
+    # The customer's link works on the new server's address.
+    assert kept["stampUrl"] == f"{PUBLIC_URL}/s/{token}" and kept["domain"] == PUBLIC_URL
+
+    again = stamp_row(base + 3, base + 1, stampUrl=page)
+    result = cli.run("import", "--account", other, str(write_jsonl(tmp_path / "b.jsonl", [again])))
+    assert result.stderr.splitlines() == ["line 1: stampUrl: its page token is another stamp's"]
