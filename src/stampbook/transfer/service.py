@@ -161,6 +161,7 @@ class _Import:
         self.default_image = f"{ctx.public_url}{DEFAULT_STAMP_IMAGE_PATH}"
 
     def reject(self, line: int, reason: str) -> None:
+        """Record a refused row."""
         self.report.rejected.append(Rejection(line, reason))
 
     async def chunk(self, lines: tuple[SourceLine, ...]) -> None:
@@ -282,6 +283,7 @@ class _Import:
         return found
 
     async def find_or_create_card(self, row: ImportRow) -> _Card:
+        """``card_for``'s search, uncached."""
         account_idx = self.ctx.account_idx
         if row.cardIdx is None and row.cardNm is None:
             raise _CardRefused("cardIdx or cardNm is required")
