@@ -36,6 +36,8 @@ run: export STAMPBOOK_PUBLIC_URL = $(PUBLIC_URL)
 
 ## make run: install (runtime only), migrate the SQLite default, print the demo key and URLs, serve on :8000
 run: $(RUNTIME)
+	@case "$(PUBLIC_URL)" in *//0.0.0.0[:/]*|*//0.0.0.0) \
+	  echo "note: $(PUBLIC_URL) is no address a phone can open; add PUBLIC_URL=http://<this machine's LAN address>:$(PORT)" >&2;; esac
 	$(BIN)/stampbook db upgrade
 	$(BIN)/stampbook demo
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
