@@ -4,8 +4,15 @@ is safe to run again; a bad file writes nothing unless told to skip."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import asyncpg
+import pytest
+from click.testing import Result
+
+from tests.conftest import DATABASES, POSTGRES_ADMIN_URL
+from tests.servers import scratch_database
 from tests.transfer.conftest import PUBLIC_URL, Cli, ledger, stamp_row, write_jsonl
 
 
@@ -182,3 +189,55 @@ def test_a_stampbook_page_address_is_kept_once_and_domains_can_be_reset(
     again = stamp_row(base + 3, base + 1, stampUrl=page)
     result = cli.run("import", "--account", other, str(write_jsonl(tmp_path / "b.jsonl", [again])))
     assert result.stderr.splitlines() == ["line 1: stampUrl: its page token is another stamp's"]
+
+
+@pytest.mark.skipif("postgresql" not in DATABASES, reason="PostgreSQL narrowed out of this run")
+def test_a_stamp_created_with_an_imported_id_during_the_import_fails_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only PostgreSQL lets another writer in while an import runs (SQLite's
+    # import holds the write lock): a create taking one of the file's ids
+    # then wins, and the import writes nothing rather than overwrite it.
+    with scratch_database("postgresql", POSTGRES_ADMIN_URL) as url:
+        cli = Cli(url, monkeypatch)
+        account = cli.account()
+        card = cli.ok("card", "create", "--account", account, "--name", "Accumulate 10 Americanos",
+                      "--max-stamps", "10").split()[-1]  # fmt: skip
+        rows = [stamp_row(700, int(card)), stamp_row(701, int(card))]
+        path = write_jsonl(tmp_path / "in.jsonl", rows)
+
+        async def race() -> Result:
+            other = await asyncpg.connect(url.replace("postgresql://", "postgres://"))
+            writing = other.transaction()
+            await writing.start()
+            await other.execute(
+                "INSERT INTO stamp (stamp_idx, account_idx, card_idx, token, stamps, strt_ymd,"
+                " end_ymd, active_yn, use_yn, user_id, max_stamps, reg_ymdt)"
+                " SELECT 701, account_idx, $1, 'held-by-another-writer', 2, current_date,"
+                " current_date, 'Y', 'N', 'other', 10, now() FROM account WHERE name = $2",
+                int(card),
+                account,
+            )
+            importing = asyncio.get_running_loop().run_in_executor(
+                None, cli.run, "import", "--account", account, str(path)
+            )
+            # Commit once the import waits on the row this transaction holds
+            # (watched from a third connection: inside a transaction,
+            # pg_stat_activity keeps the snapshot of its first reading).
+            watcher = await asyncpg.connect(url.replace("postgresql://", "postgres://"))
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            for _ in range(600):
+                if await watcher.fetchval(query + " AND datname = current_database()"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the import never waited on the held row")
+            await watcher.close()
+            await writing.commit()
+            await other.close()
+            return await importing
+
+        result = asyncio.run(race())
+        assert result.exit_code == 1 and "nothing was written" in result.stderr
+        (held,) = cli.export(account)
+        assert (held["stampIdx"], held["stamps"], held["userId"]) == (701, 2, "other")

@@ -80,9 +80,13 @@ def _run_import(
             async with db.read() as conn:
                 ctx = await account_context(conn, settings, account)
             lines = read_lines(raw, fmt)
-            return await service.import_stamps(
-                db, ctx, lines, options, lambda _rows: bar.update(task, completed=raw.tell())
-            )
+            try:
+                return await service.import_stamps(
+                    db, ctx, lines, options, lambda _rows: bar.update(task, completed=raw.tell())
+                )
+            except service.ImportConflict as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from exc
 
         return run_with_database(work)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.cards import repository as card_repo
@@ -107,6 +108,11 @@ def _check_count(stamps: int, max_stamps: int) -> None:
         raise _Refused(f"stamps: {stamps} is above the card's maxStamps {max_stamps}")
 
 
+class ImportConflict(Exception):
+    """A row with an imported id appeared while the import ran (a create through
+    the API, or a second import): nothing was written."""
+
+
 class _Discard(Exception):
     """Leave the transaction without committing (a dry run, or a refused file)."""
 
@@ -140,6 +146,11 @@ async def import_stamps(
             await run.finish()
     except _Discard:
         return report
+    except IntegrityError as exc:
+        raise ImportConflict(
+            "a stamp, card or page token of the file was created by someone else while the"
+            " import ran; nothing was written: run the import again"
+        ) from exc
     report.committed = True
     return report
 
