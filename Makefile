@@ -9,10 +9,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
 
-$(INSTALLED): pyproject.toml
+## The SDK (clients/python) is its own distribution the server depends on: installed from
+## this checkout in the same pip call, never fetched by name from an index.
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -45,15 +47,15 @@ browser:
 	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients
+	$(BIN)/ruff format --check src tests bench clients
 	$(BIN)/mypy
 	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
 	$(BIN)/lint-imports
 
 format: $(INSTALLED)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench clients
+	$(BIN)/ruff check --fix src tests bench clients
 
 check: lint test
 
