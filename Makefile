@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
+.PHONY: run test test-fast install browser proxy-tools wrk lint format check bench bench-quick bench-scale clean
 
 ## The SDK (clients/python) is its own distribution the server depends on: installed from
 ## this checkout in the same pip call, never fetched by name from an index.
@@ -29,7 +29,7 @@ run: $(INSTALLED)
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
 
 ## make test: install what the tests need, then the whole suite on SQLite and PostgreSQL
-test: $(INSTALLED) browser
+test: $(INSTALLED) browser proxy-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make test-fast: the inner loop: SQLite only, no browser, no slow tests (seconds, not minutes)
@@ -45,6 +45,16 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-nanum; \
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
+
+## Debian's nginx runs deploy/nginx/stampbook.conf in tests/test_nginx_proxy.py, and
+## systemd-analyze checks deploy/systemd/ (neither is started as a service).
+proxy-tools:
+	@if [ ! -x /usr/sbin/nginx ] || ! command -v systemd-analyze >/dev/null 2>&1; then \
+	  echo "installing Debian's nginx and systemd-analyze for the deployment tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light systemd; \
+	fi
+	@test -x /usr/sbin/nginx || { echo "nginx is required for the proxy tests" >&2; exit 1; }
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench clients
