@@ -71,7 +71,7 @@ def shop() -> Iterator[Shop]:
     """A scratch SQLite database served by a real ``stampbook serve``."""
     with scratch_database("sqlite", POSTGRES_ADMIN_URL) as url:
         key, _ = asyncio.run(new_key(url))
-        with real_server(url, workers=2) as server:
+        with real_server(url, workers=1) as server:
             shop = Shop(server, key)
             yield shop
             shop.http.close()
@@ -139,6 +139,7 @@ def test_a_backup_taken_while_the_server_adds_stamps_is_sound_and_agrees_with_it
     assert ledger_disagreements(copy) == []
     assert stamps == adds  # every stamp started at 0 and only gained adds
     assert 30 <= stamps < added  # the adds after the backup are not in it
+    assert [p.name for p in tmp_path.iterdir()] == ["backup.db"]  # nothing partial left
     live = sqlite_file(shop.server.database_url)
     assert totals(live) == ("ok", added, added)
     assert ledger_disagreements(live) == []

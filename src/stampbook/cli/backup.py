@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from stampbook.cli.shared import load_settings, redacted
@@ -36,6 +37,7 @@ def backup(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("pages"),
+                console=Console(stderr=True),  # stdout keeps the one result line
                 disable=quiet,
                 transient=True,
             ) as bar:
