@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -181,6 +182,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """nginx (TLS on a free port) in front of ``stampbook serve`` on SQLite."""
+    assert Path(NGINX).is_file(), "Debian's nginx is required (make test installs it)"
     directory = tmp_path_factory.mktemp("nginx")
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (directory / kind).mkdir()
@@ -221,10 +223,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
 
 
-def call(http: httpx.Client, method: str, path: str, key: str, **kwargs: object) -> httpx.Response:
+def call(
+    http: httpx.Client,
+    method: str,
+    path: str,
+    key: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     """One API request with ``key``."""
-    headers = {"Authorization": f"APIKey {key}", **kwargs.pop("headers", {})}  # type: ignore[dict-item]
-    return http.request(method, API + path, headers=headers, **kwargs)  # type: ignore[arg-type]
+    sent = {"Authorization": f"APIKey {key}", **(headers or {})}
+    return http.request(method, API + path, headers=sent, **kwargs)
 
 
 def test_stamp_urls_are_the_public_https_url_and_the_page_sets_secure_cookies(
