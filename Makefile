@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install browser proxy-tools wrk lint format check bench bench-quick bench-scale clean
+.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
 
 ## The SDK (clients/python) is its own distribution the server depends on: installed from
 ## this checkout in the same pip call, never fetched by name from an index.
@@ -48,6 +48,7 @@ browser:
 
 ## Debian's nginx runs deploy/nginx/stampbook.conf in tests/test_nginx_proxy.py, and
 ## systemd-analyze checks deploy/systemd/ (neither is started as a service).
+.PHONY: proxy-tools
 proxy-tools:
 	@if [ ! -x /usr/sbin/nginx ] || ! command -v systemd-analyze >/dev/null 2>&1; then \
 	  echo "installing Debian's nginx and systemd-analyze for the deployment tests"; \
@@ -57,11 +58,13 @@ proxy-tools:
 	@test -x /usr/sbin/nginx || { echo "nginx is required for the proxy tests" >&2; exit 1; }
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests bench clients
-	$(BIN)/ruff format --check src tests bench clients
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
 	$(BIN)/lint-imports
+	$(BIN)/ruff check clients
+	$(BIN)/ruff format --check clients
 
 format: $(INSTALLED)
 	$(BIN)/ruff format src tests bench clients
