@@ -122,3 +122,26 @@ def test_a_dump_restored_into_a_fresh_database_validates_its_stamp(
         )
     )
     assert isinstance(second, int) and second > stamp_idx
+
+
+def test_pg_dump_gets_the_credentials_and_tls_mode_through_the_environment() -> None:
+    """Never on its command line, where any user's ``ps`` would show the password."""
+    url = "postgresql://shop:s3cr%40t@db.internal:5433/stamps?sslmode=verify-full"
+    assert pg_dump_environment(url) == {
+        "PGHOST": "db.internal",
+        "PGPORT": "5433",
+        "PGUSER": "shop",
+        "PGPASSWORD": "s3cr@t",
+        "PGDATABASE": "stamps",
+        "PGSSLMODE": "verify-full",
+    }
+    assert pg_dump_environment("postgresql://127.0.0.1/x?ssl=require")["PGSSLMODE"] == "require"
+
+
+def test_a_dump_that_fails_says_why_and_leaves_no_file(tmp_path: Path) -> None:
+    missing = f"{POSTGRES_ADMIN_URL.rpartition('/')[0]}/stampbook_no_such_{secrets.token_hex(4)}"
+    dump = tmp_path / "never.dump"
+    done = stampbook(missing, "backup", str(dump))
+    assert done.returncode == 1
+    assert "pg_dump failed" in done.stderr and "does not exist" in done.stderr
+    assert list(tmp_path.iterdir()) == []

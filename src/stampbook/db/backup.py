@@ -111,6 +111,8 @@ def pg_dump_environment(database_url: str) -> dict[str, str]:
         "PGUSER": url.username,
         "PGPASSWORD": url.password,
         "PGDATABASE": url.database,
+        # libpq's name, or asyncpg's (?ssl=require), which the server's URL may use.
+        "PGSSLMODE": url.query.get("sslmode") or url.query.get("ssl"),
     }
     return {name: str(value) for name, value in values.items() if value}
 
