@@ -46,16 +46,19 @@ browser:
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
-## Debian's nginx runs deploy/nginx/stampbook.conf in tests/test_nginx_proxy.py, and
+## Debian's nginx (nginx-light on Debian 12; plain nginx where there is no -light) runs deploy/nginx/stampbook.conf in tests/test_nginx_proxy.py, and
 ## systemd-analyze checks deploy/systemd/ (neither is started as a service).
 .PHONY: proxy-tools
 proxy-tools:
 	@if [ ! -x /usr/sbin/nginx ] || ! command -v systemd-analyze >/dev/null 2>&1; then \
 	  echo "installing Debian's nginx and systemd-analyze for the deployment tests"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light systemd; \
+	  $$SUDO apt-get update -qq; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light systemd \
+	    || $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd; \
 	fi
 	@test -x /usr/sbin/nginx || { echo "nginx is required for the proxy tests" >&2; exit 1; }
+	@command -v systemd-analyze >/dev/null || { echo "systemd-analyze is required" >&2; exit 1; }
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
