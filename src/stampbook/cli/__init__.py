@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, webhooks, housekeeping, demo, import and export.
+stamps, webhooks, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -16,6 +16,7 @@ import typer
 from stampbook.cli import (
     account,
     apikey,
+    backup,
     card,
     db,
     demo,
@@ -37,6 +38,7 @@ app.command("worker")(serve.worker)
 app.command("import")(transfer.import_file)
 app.command("export")(transfer.export_file)
 app.add_typer(db.app, name="db")
+app.command("backup")(backup.backup)
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
