@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from stampbook.config import Settings
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
@@ -27,11 +27,12 @@ log = logging.getLogger("stampbook")
 
 BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
+SAMPLE_POOLS_EVERY_SECONDS = 5.0
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever]
+    jobs: list[BackgroundJob] = [housekeeping_forever, sample_pools_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     return jobs
@@ -85,3 +86,11 @@ async def housekeeping_forever(runtime: Runtime) -> None:
         except Exception:
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def sample_pools_forever(runtime: Runtime) -> None:
+    """Record this worker's database pool use for /metrics every few seconds:
+    a scrape is answered by one worker, which can sample only its own pools."""
+    while True:
+        metrics.sample_pools(runtime.db.pool_use())
+        await asyncio.sleep(SAMPLE_POOLS_EVERY_SECONDS)

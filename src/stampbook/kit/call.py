@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, metrics
 from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.envelope import error_body, ok
@@ -158,6 +158,7 @@ class Call:
                     replay = await idempotency.stored(
                         conn, account_idx=account_idx, key=key, fingerprint=fingerprint
                     )
+                    metrics.IDEMPOTENT_REPLAYS.inc()
                     return Response(
                         replay.body,
                         status_code=replay.status_code,

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 
+from stampbook.kit.params import MAX_ID
+
 ResultT = TypeVar("ResultT")
 
 
@@ -136,7 +138,41 @@ def document_conventions(document: dict[str, Any], *, api_prefix: str) -> dict[s
                 if write and status in ("200", "400", "404", "500", "503"):
                     # Any stored response can come back as a replay.
                     headers.update(_REPLAYED_HEADER)
+    _exact_integer_bounds(document)
     return document
+
+
+def _exact_integer_bounds(node: Any) -> None:
+    """Integer bounds as JSON Schema's integers, in place.
+
+    FastAPI's OpenAPI model holds ``minimum``/``maximum`` as floats, so 2^63 - 1
+    (``MAX_ID``) came out as 9.223372036854776e18, i.e. 2^63, one more than
+    the server accepts; and a query integer read through a BeforeValidator
+    (``kit.params.QueryIdx``) came out with pydantic's ``ge``/``le``, which
+    JSON Schema does not know, beside an ``anyOf`` when it is optional.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _exact_integer_bounds(item)
+        return
+    if not isinstance(node, dict):
+        return
+    targets = [node] if node.get("type") == "integer" else []
+    for branch in node.get("anyOf", []):
+        if isinstance(branch, dict) and branch.get("type") == "integer":
+            targets.append(branch)
+    for keyword, bound in (("ge", "minimum"), ("le", "maximum")):
+        if keyword in node and targets:
+            value = node.pop(keyword)
+            for target in targets:
+                target[bound] = value
+    for target in targets:
+        for bound in ("minimum", "maximum"):
+            value = target.get(bound)
+            if isinstance(value, float) and value.is_integer():
+                target[bound] = MAX_ID if value >= MAX_ID else int(value)
+    for child in node.values():
+        _exact_integer_bounds(child)
 
 
 def install_docs(
