@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -111,6 +111,7 @@ def create_app(
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     _install_health(app)
+    _install_front_door(app)
     _install_metrics(app)
     install_docs(app, api_prefix=API_PREFIX)
     _install_trailing_slash_refusal(app)
@@ -178,6 +179,23 @@ def _install_health(app: FastAPI) -> None:
             runtime.db, runtime.limiter, within=runtime.settings.readiness_timeout_seconds
         )
         return JSONResponse(body, status)
+
+
+DASHBOARD_PATH = "/dashboard/"
+
+
+def _install_front_door(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def front_door(request: Request) -> Response:
+        """A browser is led to the dashboard, or to the API reference while no
+        dashboard is mounted; an API client gets the envelope (1003) as before."""
+        if "text/html" not in request.headers.get("accept", ""):
+            raise StarletteHTTPException(404)
+        dashboard = any(
+            str(getattr(route, "path", "")).startswith(DASHBOARD_PATH.rstrip("/"))
+            for route in request.app.routes
+        )
+        return RedirectResponse(DASHBOARD_PATH if dashboard else "/docs", status_code=303)
 
 
 def _install_metrics(app: FastAPI) -> None:
