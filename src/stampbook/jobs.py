@@ -27,12 +27,12 @@ log = logging.getLogger("stampbook")
 
 BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
-SAMPLE_POOLS_EVERY_SECONDS = 5.0
+PUBLISH_METRICS_EVERY_SECONDS = 1.0
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever, sample_pools_forever]
+    jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     return jobs
@@ -88,9 +88,11 @@ async def housekeeping_forever(runtime: Runtime) -> None:
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
-async def sample_pools_forever(runtime: Runtime) -> None:
-    """Record this worker's database pool use for /metrics every few seconds:
-    a scrape is answered by one worker, which can sample only its own pools."""
+async def publish_metrics_forever(runtime: Runtime) -> None:
+    """Every second, publish this worker's counts and its database pools' use
+    for /metrics: a scrape is answered by one worker, which reads the others'
+    values as they last published them."""
     while True:
+        metrics.flush()
         metrics.sample_pools(runtime.db.pool_use())
-        await asyncio.sleep(SAMPLE_POOLS_EVERY_SECONDS)
+        await asyncio.sleep(PUBLISH_METRICS_EVERY_SECONDS)

@@ -170,3 +170,14 @@ async def test_the_document_declares_what_the_server_enforces(client: httpx.Asyn
     assert query["cardIdx"]["anyOf"][0]["minimum"] == 1
     assert query["limit"]["maximum"] == 100
     assert '"ge"' not in str(document).replace("'", '"')
+
+
+async def test_a_malformed_idempotency_key_is_refused_before_the_route_acts(api: Api) -> None:
+    # The webhook URL is vetted before the write starts: the key must be judged first.
+    response = await api.call(
+        "POST",
+        "webhook/create",
+        json={"url": "http://10.0.0.1/hook"},
+        headers={"Idempotency-Key": "k" * 256},
+    )
+    assert_envelope(response, 400, 1303)

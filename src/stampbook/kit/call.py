@@ -197,7 +197,11 @@ async def authenticate(request: Request) -> Call:
     for name, value in request.query_params.multi_items():
         if not storable_text(value):
             # A %00 would reach PostgreSQL and fail there (a 500).
-            raise StampbookError(Code.INVALID_PARAMETER, param=name)
+            raise StampbookError(Code.INVALID_PARAMETER, param=name, expected=("storable", {}))
+    if request.method != "GET":
+        # A malformed key is refused (1303) before a route does anything on
+        # its own, such as resolving a webhook URL and refusing that instead.
+        idempotency.validate_key(request.headers.get(idempotency.HEADER))
     return Call(
         request=request, runtime=runtime_of(request), principal=principal, lang=language_of(request)
     )

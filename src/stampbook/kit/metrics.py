@@ -15,8 +15,10 @@ its envelope is written (``kit.envelope.error_body``), a replay where it is
 replayed (``kit.call``), a delivery where the dispatcher settles it. The
 request middleware is one pure-ASGI class that reads the route template the
 router left in the scope, so a page token in ``/s/<token>`` never becomes a
-label; its label children are cached, so a request costs two clock reads, a
-dict lookup and two increments.
+label. On the request path everything is counted in plain integers (a
+request costs two clock reads, a dict lookup, a bisect and three additions);
+``flush`` publishes them to prometheus_client, whose every increment takes a
+lock and, across processes, writes a file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import ipaddress
 import os
 import re
 import tempfile
+from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path
 from time import perf_counter
@@ -119,6 +122,11 @@ DB_POOL = Gauge(
 )
 
 _CHANGES = {"ADD": STAMPS_ADDED, "REMOVE": STAMPS_REMOVED, "USE": REWARDS_REDEEMED}
+# Counted as plain integers on the request path and published to the
+# prometheus_client values by ``flush`` (each worker every second, and the
+# worker answering a scrape first): a value's increment takes a lock and, in
+# multiprocess mode, writes its file, several microseconds each.
+_PENDING_CHANGES = dict.fromkeys(_CHANGES, 0)
 _REFUSALS: dict[int, Any] = {}
 _RATE_LIMITED_CODE = 1201
 
@@ -126,9 +134,8 @@ _RATE_LIMITED_CODE = 1201
 def count_change(action: str) -> None:
     """Count one accepted change of the ledger's ``action`` (ADD, REMOVE, USE;
     other actions are not counted)."""
-    counter = _CHANGES.get(action)
-    if counter is not None:
-        counter.inc()
+    if action in _PENDING_CHANGES:
+        _PENDING_CHANGES[action] += 1
 
 
 def count_refusal(code: int) -> None:
@@ -157,6 +164,51 @@ def sample_pools(use: dict[str, dict[str, int]]) -> None:
             DB_POOL.labels(pool, state).set(value)
 
 
+_BOUNDS = REQUEST_SECONDS._upper_bounds[:-1]  # the finite bounds; +Inf is the last bucket
+
+
+class _RequestTally:
+    """The requests of one route and status not yet published: a count, the
+    sum of their durations and the histogram's buckets, as plain numbers."""
+
+    __slots__ = ("buckets", "count", "histogram", "requests", "total")
+
+    def __init__(self, template: str, status: int) -> None:
+        self.requests = REQUESTS.labels(template, str(status))
+        self.histogram = REQUEST_SECONDS.labels(template)
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(_BOUNDS) + 1)
+
+    def publish(self) -> None:
+        if not self.count:
+            return
+        self.requests.inc(self.count)
+        # Histogram.observe, for many observations at once: the same values it
+        # increments (non-cumulative buckets, then the sum).
+        self.histogram._sum.inc(self.total)
+        for index, count in enumerate(self.buckets):
+            if count:
+                self.histogram._buckets[index].inc(count)
+                self.buckets[index] = 0
+        self.count = 0
+        self.total = 0.0
+
+
+_TALLIES: dict[tuple[str, int], _RequestTally] = {}
+
+
+def flush() -> None:
+    """Publish what was counted since the last flush to the metrics' values
+    (in multiprocess mode: to this worker's files, where a scrape reads them)."""
+    for action, count in _PENDING_CHANGES.items():
+        if count:
+            _CHANGES[action].inc(count)
+            _PENDING_CHANGES[action] = 0
+    for tally in _TALLIES.values():
+        tally.publish()
+
+
 class Metrics:
     """Counts every HTTP request by route template and status, and times it.
 
@@ -167,7 +219,6 @@ class Metrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,17 +236,15 @@ class Metrics:
         try:
             await self.app(scope, receive, sending)
         finally:
+            elapsed = perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            key = (template, status)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    REQUESTS.labels(template, str(status)),
-                    REQUEST_SECONDS.labels(template),
-                )
-            children[0].inc()
-            children[1].observe(perf_counter() - started)
+            tally = _TALLIES.get((template, status))
+            if tally is None:
+                tally = _TALLIES[(template, status)] = _RequestTally(template, status)
+            tally.count += 1
+            tally.total += elapsed
+            tally.buckets[bisect_left(_BOUNDS, elapsed)] += 1
 
 
 def may_scrape(scope: Scope, authorization: str | None, token: str | None) -> bool:
@@ -213,7 +262,9 @@ def may_scrape(scope: Scope, authorization: str | None, token: str | None) -> bo
 
 def exposition(extra: Iterable[Metric] = ()) -> bytes:
     """The text format of every metric, the server's sums in multiprocess
-    mode, followed by ``extra`` (values computed for this scrape)."""
+    mode, followed by ``extra`` (values computed for this scrape). This
+    worker's counts are flushed first; the others' are at most a second old."""
+    flush()
     if MULTIPROCESS:
         mark_dead_workers()
         registry = CollectorRegistry()
@@ -259,7 +310,9 @@ def mark_dead_workers() -> None:
 
 
 def worker_exiting() -> None:
-    """Called as a worker shuts down: its live gauges go with it."""
+    """Called as a worker shuts down: its counts are published, its live
+    gauges go with it."""
+    flush()
     directory = os.environ.get(MULTIPROC_DIR_ENV)
     if MULTIPROCESS and directory:
         multiprocess.mark_process_dead(os.getpid(), directory)  # type: ignore[no-untyped-call]
