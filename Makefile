@@ -16,7 +16,7 @@ PUBLIC_URL := $(or $(STAMPBOOK_PUBLIC_URL),http://$(HOST):$(PORT))
 endif
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
+.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean docs-assets
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,24 @@ wrk:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
 	fi
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is required for the benchmarks" >&2; exit 1; }
+
+## make docs-assets: fetch the pinned Swagger UI and ReDoc from the npm registry again
+## (npm pack) into src/stampbook/kit/docs_assets; the files are committed, so only to update
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
+DOCS_ASSETS := src/stampbook/kit/docs_assets
+docs-assets:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	  npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null && \
+	  mkdir swagger redoc && tar xzf swagger-ui-dist-*.tgz -C swagger && tar xzf redoc-*.tgz -C redoc && \
+	  cd $(CURDIR) && \
+	  cp $$tmp/swagger/package/swagger-ui-bundle.js $$tmp/swagger/package/swagger-ui.css \
+	     $$tmp/swagger/package/favicon-32x32.png $$tmp/swagger/package/swagger-ui-bundle.js.LICENSE.txt $(DOCS_ASSETS)/ && \
+	  cp $$tmp/swagger/package/LICENSE $(DOCS_ASSETS)/LICENSE.swagger-ui && \
+	  cp $$tmp/swagger/package/NOTICE $(DOCS_ASSETS)/NOTICE.swagger-ui && \
+	  cp $$tmp/redoc/package/bundles/redoc.standalone.js $$tmp/redoc/package/bundles/redoc.standalone.js.LICENSE.txt $(DOCS_ASSETS)/ && \
+	  cp $$tmp/redoc/package/LICENSE $(DOCS_ASSETS)/LICENSE.redoc && \
+	  rm -rf $$tmp && cd $(DOCS_ASSETS) && sha256sum -- *.js *.css *.png LICENSE.* NOTICE.*
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts
