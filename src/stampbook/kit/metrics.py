@@ -13,8 +13,9 @@ Counting sits where the fact is known, once: a stamp added or removed where
 the service knows the change happened (``stamps.service``), a refusal where
 its envelope is written (``kit.envelope.error_body``), a replay where it is
 replayed (``kit.call``), a delivery where the dispatcher settles it. The
-request middleware is one pure-ASGI class that reads the route template the
-router left in the scope, so a page token in ``/s/<token>`` never becomes a
+request observer (``observe_request``, called by ``kit.access.Observed``,
+the one outermost middleware) reads the route template the router left in
+the scope, so a page token in ``/s/<token>`` never becomes a
 label. On the request path everything is counted in plain integers (a
 request costs two clock reads, a dict lookup, a bisect and three additions);
 ``flush`` publishes them to prometheus_client, whose every increment takes a
@@ -31,7 +32,6 @@ import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 from prometheus_client import (
@@ -45,7 +45,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from stampbook.kit.remote import client_address
 
@@ -209,42 +209,22 @@ def flush() -> None:
         tally.publish()
 
 
-class Metrics:
-    """Counts every HTTP request by route template and status, and times it.
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count one finished HTTP request by route template and status, and time it.
 
-    Put outermost (added last), so refusals answered before routing (a bad
-    key, a rate limit, a body too large) are counted too, under
-    ``unmatched``: the router never ran for them.
+    An observer of ``kit.access.Observed``, the outermost middleware (the app
+    registers it), so refusals answered before routing (a bad key, a rate
+    limit, a body too large) are counted too, under ``unmatched``: the router
+    never ran for them.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = perf_counter()
-        status = 500  # unless a response starts: an exception escaped
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            elapsed = perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            tally = _TALLIES.get((template, status))
-            if tally is None:
-                tally = _TALLIES[(template, status)] = _RequestTally(template, status)
-            tally.count += 1
-            tally.total += elapsed
-            tally.buckets[bisect_left(_BOUNDS, elapsed)] += 1
+    route = scope.get("route")
+    template = getattr(route, "path", None) or UNMATCHED
+    tally = _TALLIES.get((template, status))
+    if tally is None:
+        tally = _TALLIES[(template, status)] = _RequestTally(template, status)
+    tally.count += 1
+    tally.total += seconds
+    tally.buckets[bisect_left(_BOUNDS, seconds)] += 1
 
 
 def may_scrape(scope: Scope, authorization: str | None, token: str | None) -> bool:
