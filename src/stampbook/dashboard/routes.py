@@ -9,10 +9,26 @@ from types import ModuleType
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from stampbook.dashboard import signin_pages
+from stampbook.dashboard import (
+    card_pages,
+    customers_pages,
+    owner_pages,
+    signin_pages,
+    stamp_actions,
+    stamp_pages,
+    webhook_pages,
+)
 from stampbook.dashboard.web import PREFIX, DashRoute, NotFound, static_files
 
-PAGES: list[ModuleType] = [signin_pages]
+PAGES: list[ModuleType] = [
+    signin_pages,
+    customers_pages,
+    stamp_pages,
+    stamp_actions,
+    card_pages,
+    owner_pages,
+    webhook_pages,
+]
 
 _fallback = APIRouter(route_class=DashRoute, include_in_schema=False)
 

@@ -12,8 +12,14 @@ from typing import Any
 from stampbook.dashboard.text_en import EN
 from stampbook.dashboard.text_ko import KO
 from stampbook.kit.i18n import phrase
+from stampbook.page.text import TEXT as PAGE_TEXT
 
-TEXT: dict[str, dict[str, str]] = {"en": EN, "ko": KO}
+# The dashboard's own words, over the stamp page's (the customer's card drawn
+# in the dashboard, ``_card.html``, speaks the page's words).
+TEXT: dict[str, dict[str, str]] = {
+    "en": {**PAGE_TEXT["en"], **EN},
+    "ko": {**PAGE_TEXT["ko"], **KO},
+}
 
 
 def text(lang: str, key: str, **values: Any) -> str:

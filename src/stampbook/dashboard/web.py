@@ -199,7 +199,8 @@ class Desk:
             lang=self.lang,
             languages=[(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
             csrf=self.signer.csrf(self.csrf_subject, CSRF_PURPOSE) if self.csrf_subject else "",
-            once=secrets.token_urlsafe(16),
+            # A fresh double-submit token for each form on the page (forms.perform).
+            once=lambda: secrets.token_urlsafe(16),
             me=self.user,
             nav=sections_for(self.user.is_owner) if self.user else [],
             local=self.local,
