@@ -3,8 +3,6 @@ Origin checks; sign-in throttling that never says whether an email exists."""
 
 from __future__ import annotations
 
-
-import pytest
 from fastapi import FastAPI
 
 from tests.conftest import FrozenClock
