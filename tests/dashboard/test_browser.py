@@ -13,10 +13,10 @@ tests/artifacts/ (dashboard-*.png).
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
