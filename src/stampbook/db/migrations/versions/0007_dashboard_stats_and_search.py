@@ -1,7 +1,7 @@
 """dashboard at scale: the ledger by time, customer search by trigram
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-04 17:10:00
 
 The dashboard's overview (``GET /stats``) reads one account's ledger over a
@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
