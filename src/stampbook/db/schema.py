@@ -211,13 +211,16 @@ stamp_event = Table(
     # history: both equalities in one index, or SQLite scans the account (0004).
     Index("ix_stamp_event_stamp", "stamp_idx", "account_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
-    # a range of days, for the statistics, read from the index alone on
-    # PostgreSQL (0007).
+    # a range of days, for the statistics, read from the index alone (0007).
     Index(
         "ix_stamp_event_account_time",
         "account_idx",
         "reg_ymdt",
-        postgresql_include=["action", "card_idx", "stamps_before", "stamps_after", "stamp_idx"],
+        "action",
+        "card_idx",
+        "stamps_before",
+        "stamps_after",
+        "stamp_idx",
     ),
     sqlite_autoincrement=True,
 )

@@ -33,7 +33,7 @@ from sqlalchemy import Row, and_, bindparam, literal_column, not_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from stampbook.db.schema import SEARCH_SEPARATOR, SEARCHED_TEXT_SQL, stamp
+from stampbook.db.schema import SEARCH_SEPARATOR, SEARCHED_COLUMNS, SEARCHED_TEXT_SQL, stamp
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.params import decode_cursor, encode_cursor
@@ -84,6 +84,16 @@ def searched_text() -> ColumnElement[str]:
     by ``FIELD_SEPARATOR`` (``db.schema.SEARCHED_TEXT_SQL``, which migration
     0007 indexes by trigram on PostgreSQL)."""
     return literal_column(SEARCHED_TEXT_SQL)
+
+
+def text_matches(dialect: str, pattern: str) -> ColumnElement[bool]:
+    """The search's condition for a LIKE ``pattern``. PostgreSQL matches the
+    indexed ``searched_text()``; SQLite, whose LIKE already ignores ASCII case
+    (and only ASCII case, as its ``lower`` does), matches each field in turn,
+    which saves building and lower-casing one text per stamp it scans."""
+    if dialect == "postgresql":
+        return searched_text().like(pattern, escape=_LIKE_ESCAPE)
+    return or_(*(stamp.c[name].like(pattern, escape=_LIKE_ESCAPE) for name in SEARCHED_COLUMNS))
 
 
 def like_pattern(text: str) -> str:
@@ -151,7 +161,7 @@ async def search(
     query = _VIEW_SELECT.where(stamp.c.account_idx == ctx.account_idx)
     needle = (text or "").replace(FIELD_SEPARATOR, "").strip()
     if needle:
-        query = query.where(searched_text().like(like_pattern(needle), escape=_LIKE_ESCAPE))
+        query = query.where(text_matches(conn.dialect.name, like_pattern(needle)))
     if card_idx is not None:
         query = query.where(stamp.c.card_idx == card_idx)
     if state is not None:
