@@ -123,13 +123,13 @@ class Screen:
         if not request.url.startswith(self.server):
             self.problems.append(f"external request {request.url}")
 
-    def sign_in(self, email: str) -> None:
-        """Sign in through the form."""
+    def sign_in(self, email: str, *, lands_on: str) -> None:
+        """Sign in through the form; the first page is ``lands_on``'s heading."""
         self.page.goto(f"{self.server}/dashboard/login")
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(PASSWORD)
         self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.get_by_role("heading", name="Customers", level=1)).to_be_visible()
+        expect(self.page.get_by_role("heading", name=lands_on, level=1)).to_be_visible()
 
     def shoot(self, artifacts: Path, name: str) -> None:
         """Save the page at phone size and at desktop size."""
@@ -167,7 +167,7 @@ def test_owner_signs_in_creates_a_card_and_issues_a_stamp(
     page = owner.page
     owner.page.goto(f"{server}/dashboard/login")
     owner.shoot(artifacts, "sign-in")
-    owner.sign_in(people["owner"])
+    owner.sign_in(people["owner"], lands_on="Overview")
     page.get_by_role("link", name="Cards").click()
     expect(page.get_by_role("heading", name="Cards", level=1)).to_be_visible()
     page.get_by_role("link", name="New card").click()
@@ -198,7 +198,7 @@ def test_staff_on_a_phone_find_the_customer_stamp_to_complete_and_redeem(
 ) -> None:
     staff = Screen(chromium, server, viewport=PHONE)
     page = staff.page
-    staff.sign_in(people["staff"])
+    staff.sign_in(people["staff"], lands_on="Customers")
     screens = [page.url]  # screen 1: Customers, where sign-in lands
     staff.shoot(artifacts, "customers")
     page.get_by_label("Find a customer").fill("1234-5678")
@@ -230,7 +230,7 @@ def test_without_javascript_staff_still_add_a_stamp(
 ) -> None:
     staff = Screen(chromium, server, viewport=PHONE, javascript=False)
     page = staff.page
-    staff.sign_in(people["staff"])
+    staff.sign_in(people["staff"], lands_on="Customers")
     page.get_by_role("link", name="New stamp card").click()
     expect(page.get_by_role("heading", name="New stamp card", level=1)).to_be_visible()
     page.get_by_label("Name", exact=True).fill("Park Jisoo")
@@ -245,7 +245,7 @@ def test_staff_cannot_open_the_api_key_page(
     people: dict[str, str], chromium: Browser, server: str, artifacts: Path
 ) -> None:
     staff = Screen(chromium, server, viewport=PHONE)
-    staff.sign_in(people["staff"])
+    staff.sign_in(people["staff"], lands_on="Customers")
     expect(staff.page.get_by_role("link", name="API keys")).to_have_count(0)
     response = staff.page.goto(f"{server}/dashboard/keys")
     assert response is not None and response.status == 403
@@ -255,6 +255,8 @@ def test_staff_cannot_open_the_api_key_page(
 
 
 OWNER_PAGES = [
+    ("overview", "/dashboard/overview"),
+    ("export", "/dashboard/export"),
     ("customers", "/dashboard/customers"),
     ("stamps-new", "/dashboard/stamps/new"),
     ("cards", "/dashboard/cards"),
@@ -283,7 +285,7 @@ def test_axe_finds_no_serious_violation_on_any_page(
 
     owner = Screen(chromium, server, viewport=DESKTOP)
     page = owner.page
-    owner.sign_in(people["owner"])
+    owner.sign_in(people["owner"], lands_on="Overview")
     page.goto(f"{server}/dashboard/webhooks")
     page.get_by_label("Endpoint URL").fill("https://127.0.0.1:9/hook")
     page.get_by_role("button", name="Add endpoint").click()
