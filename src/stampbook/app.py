@@ -22,6 +22,7 @@ from stampbook import __version__, jobs
 from stampbook.auth import admit, watching
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings, proxy_entries
+from stampbook.dashboard import routes as dashboard
 from stampbook.kit import expectations, logs, metrics
 from stampbook.kit.access import AccessLog, Observed, Observer, observe
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
@@ -34,6 +35,7 @@ from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.stats.routes import router as stats_router
 from stampbook.webhooks import service as webhook_service
 from stampbook.webhooks.routes import router as webhooks_router
 
@@ -120,9 +122,14 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(stats_router)
     app.include_router(webhooks_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
+    # The dashboard's static files before its pages: its catch-all 404 would match them.
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
+    for router in dashboard.routers():
+        app.include_router(router)
     _install_health(app)
     _install_front_door(app)
     _install_metrics(app)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
@@ -28,6 +29,36 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 # it SQLite reuses the id of the newest row once deleted (max(rowid) + 1), and
 # a deleted stampIdx must never name another customer's card. PostgreSQL's
 # sequences never reuse one anyway. Migration 0002 converted older databases.
+
+# The customer search's text (stamps/search.py): the searched fields,
+# lower-cased, joined by a unit separator nobody types, so a search never
+# matches across two fields. Written as SQL with its constants inline, never
+# bound: migration 0007 indexes this very expression on PostgreSQL (a
+# trigram index), and a query's expression must equal it to use the index.
+# ``||``, not concat(): SQLite has no concat() before 3.44, and PostgreSQL's
+# is not immutable, so it could not be indexed.
+SEARCHED_COLUMNS = ("user_id", "user_nm", "user_phnno", "user_eml")
+SEARCH_SEPARATOR = "\x1f"
+SEARCHED_TEXT_SQL = "lower({})".format(
+    f" || '{SEARCH_SEPARATOR}' || ".join(f"coalesce(stamp.{name}, '')" for name in SEARCHED_COLUMNS)
+)
+
+# The same expression as PostgreSQL reads it back from the index (its casts
+# spelled out), for the comparison of this file with the migrated database.
+
+
+def _as_indexed() -> str:
+    def field(name: str) -> str:
+        return f"COALESCE({name}, ''::character varying)::text"
+
+    joined = field(SEARCHED_COLUMNS[0])
+    for name in SEARCHED_COLUMNS[1:]:
+        joined = f"(({joined} || '{SEARCH_SEPARATOR}'::text) || {field(name)})"
+    # Inside lower()'s own parentheses the outermost pair is left out.
+    return f"lower({joined[1:-1]})"
+
+
+SEARCHED_TEXT_AS_INDEXED = _as_indexed()
 
 metadata = MetaData(
     naming_convention={
@@ -46,6 +77,9 @@ account = Table(
     Column("timezone", String(64), nullable=True),
     Column("rate_limit", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # What the customer's stamp page shows instead of the product name (0006).
+    Column("display_name", String(200), nullable=True),
+    Column("logo_url", String(2000), nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -141,6 +175,14 @@ stamp = Table(
     Index("ix_stamp_account", "account_idx", "stamp_idx"),
     Index("ix_stamp_account_active", "account_idx", "active_yn", "stamp_idx"),
     Index("ix_stamp_account_use", "account_idx", "use_yn", "stamp_idx"),
+    # The customer search's text (stamps/search.py), by trigram: PostgreSQL
+    # only (0007); SQLite scans.
+    Index(
+        "ix_stamp_search",
+        text(SEARCHED_TEXT_AS_INDEXED),
+        postgresql_using="gin",
+        postgresql_ops={"searched": "gin_trgm_ops"},
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -164,9 +206,22 @@ stamp_event = Table(
     Column("key_idx", Id, nullable=True),
     Column("idempotency_key", String(255), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
+    # The dashboard user behind a DASHBOARD row; NULL for other sources (0006).
+    Column("user_idx", Id, nullable=True),
     # history: both equalities in one index, or SQLite scans the account (0004).
     Index("ix_stamp_event_stamp", "stamp_idx", "account_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
+    # a range of days, for the statistics, read from the index alone (0007).
+    Index(
+        "ix_stamp_event_account_time",
+        "account_idx",
+        "reg_ymdt",
+        "action",
+        "card_idx",
+        "stamps_before",
+        "stamps_after",
+        "stamp_idx",
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -294,4 +349,42 @@ webhook_attempt = Table(
     Column("response_excerpt", Text, nullable=True),
     Column("error", String(500), nullable=True),
     sqlite_autoincrement=True,
+)
+
+# People who sign in to the dashboard (0006). The email is unique over the
+# server: ``stampbook user disable EMAIL`` names one person.
+dashboard_user = Table(
+    "dashboard_user",
+    metadata,
+    Column("user_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# Dashboard sessions: a SHA-256 of the cookie's secret, revocable (0006).
+dashboard_session = Table(
+    "dashboard_session",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column(
+        "user_idx",
+        Id,
+        ForeignKey("dashboard_user.user_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
 )
