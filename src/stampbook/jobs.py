@@ -1,5 +1,5 @@
 """Periodic work run beside the API: the hourly housekeeping and, when enabled,
-the webhook dispatcher.
+the webhook dispatcher and the wallet workers.
 
 A top layer, beside ``app`` and ``cli``: the app's lifespan asks
 :func:`running` to start what :func:`background_jobs` lists, and
@@ -20,6 +20,7 @@ from stampbook.kit import idempotency
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
+from stampbook.wallet.worker import run_workers as wallet_forever
 from stampbook.webhooks import repository as webhook_repo
 from stampbook.webhooks.dispatcher import dispatch_forever
 
@@ -34,6 +35,8 @@ def background_jobs(settings: Settings) -> list[BackgroundJob]:
     jobs: list[BackgroundJob] = [housekeeping_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
+    if settings.wallet and settings.wallet_workers_enabled:
+        jobs.append(wallet_forever)
     return jobs
 
 

@@ -29,6 +29,8 @@ from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
 from stampbook.stamps.views import render_stamp, usable_view
+from stampbook.wallet import outbox as wallet_outbox
+from stampbook.wallet.content import snapshot_of
 from stampbook.webhooks import outbox
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
@@ -84,8 +86,10 @@ async def record(
     action: str,
     stamps_before: int,
     event_types: tuple[str, ...],
+    wallet: bool = True,
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change."""
+    """Write the ledger row and the outbox messages of one accepted change
+    (and its pass's updates, when a wallet is on and ``wallet``)."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -104,6 +108,8 @@ async def record(
     await outbox.enqueue(
         conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx
     )
+    if ctx.wallet and wallet:
+        await wallet_outbox.enqueue(conn, ctx, stamp_idx=after.stamp_idx)
     return event_idx
 
 
@@ -145,6 +151,7 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
         action=repo.ACTION_CREATE,
         stamps_before=0,
         event_types=(outbox.STAMP_CREATED,),
+        wallet=False,  # a new stamp has no pass yet
     )
     return int(row.stamp_idx)
 
@@ -326,12 +333,15 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
             action=repo.ACTION_USE,
             stamps_before=after.stamps,
             event_types=(outbox.STAMP_USED,),
+            wallet=False,  # the update's own record queued the pass's update
         )
 
 
 async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
     """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
+    if ctx.wallet:
+        await wallet_outbox.void(conn, ctx, stamp_idx=stamp_idx, snapshot=snapshot_of(row))
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None
