@@ -4,9 +4,9 @@ unregistering, and the pushes each stamp change queues in its own transaction.""
 
 from __future__ import annotations
 
-from email.utils import format_datetime
-from datetime import UTC, datetime
 import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpx

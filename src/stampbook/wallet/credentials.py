@@ -4,8 +4,8 @@ and the checks ``stampbook wallet check`` runs on them (docs/wallet.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
