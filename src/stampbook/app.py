@@ -20,6 +20,7 @@ from stampbook import __version__, jobs
 from stampbook.auth import admit
 from stampbook.cards.routes import router as cards_router
 from stampbook.config import Settings, proxy_entries
+from stampbook.dashboard import routes as dashboard
 from stampbook.kit import logs
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock
@@ -113,6 +114,10 @@ def create_app(
         app.include_router(wallet_routes.google_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
+    # The dashboard's static files before its pages: its catch-all 404 would match them.
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
+    for router in dashboard.routers():
+        app.include_router(router)
     _install_health(app)
     install_docs(app, api_prefix=API_PREFIX)
     return app

@@ -4,6 +4,7 @@ unregistering, and the pushes each stamp change queues in its own transaction.""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -146,7 +147,7 @@ async def test_every_verb_queues_and_delete_voids_the_pass(
     counts.append(await queued())
     assert await wallet_api.code("PUT", "redeem", json={"stampIdx": stamp_idx}) == 0
     counts.append(await queued())
-    assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1, 1, 1, 1]
+    assert [b - a for a, b in itertools.pairwise(counts)] == [1, 1, 1, 1]
     assert (
         pass_document((await phone.latest()).content)["storeCard"]["primaryFields"][0]["value"]
         == "2 / 2"

@@ -22,6 +22,7 @@ from stampbook.cli import (
     housekeeping,
     serve,
     stamp,
+    user,
     wallet,
     webhook,
 )
@@ -39,6 +40,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
 app.add_typer(stamp.app, name="stamp")
+app.add_typer(user.app, name="user")
 app.add_typer(housekeeping.idempotency_app, name="idempotency")
 app.add_typer(webhook.app, name="webhook", no_args_is_help=True)
 app.add_typer(wallet.app, name="wallet", no_args_is_help=True)

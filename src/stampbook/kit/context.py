@@ -12,6 +12,7 @@ from stampbook.kit.clock import utc_naive
 SOURCE_API = "API"
 SOURCE_ONSITE = "ONSITE"
 SOURCE_CLI = "CLI"
+SOURCE_DASHBOARD = "DASHBOARD"
 
 
 @lru_cache(maxsize=64)
@@ -30,6 +31,8 @@ class CallContext:
     public_url: str
     source: str = SOURCE_API
     key_idx: int | None = None
+    # The dashboard user acting (source DASHBOARD), written on the ledger row.
+    user_idx: int | None = None
     idempotency_key: str | None = None
     lockout_failures: int = 5
     lockout_minutes: int = 15

@@ -72,6 +72,9 @@ class Card:
     pin_locked_minutes: int
     onsite_locked_minutes: int
     personal: tuple[tuple[str, str], ...]
+    # The shop's name and logo (dashboard settings), shown instead of "Stampbook".
+    shop_name: str | None = None
+    shop_logo: str | None = None
 
     @property
     def to_go(self) -> int:
@@ -129,6 +132,7 @@ def card_view(
     public_url: str,
     unlocked: bool,
     onsite_locked_until: datetime | None = None,
+    shop: tuple[str | None, str | None] = (None, None),
 ) -> Card:
     """The page's picture of a stamp row (``now`` is naive UTC, as stored);
     ``onsite_locked_until`` is this client's on-site lock on the card, if any."""
@@ -158,6 +162,8 @@ def card_view(
         pin_locked_minutes=minutes_left(row.pin_locked_until, now),
         onsite_locked_minutes=minutes_left(onsite_locked_until, now),
         personal=personal,
+        shop_name=shop[0],
+        shop_logo=web_url(shop[1]),
     )
 
 
@@ -198,6 +204,7 @@ class Loaded:
     row: Row[Any]
     zone: str
     onsite_locked_until: datetime | None = None
+    shop: tuple[str | None, str | None] = (None, None)
 
 
 async def load(runtime: Runtime, token: str, *, page_address: str | None = None) -> Loaded | None:
@@ -217,7 +224,8 @@ async def load(runtime: Runtime, token: str, *, page_address: str | None = None)
                 page_address=page_address,
                 now=utc_naive(runtime.clock.now()),
             )
-    return Loaded(row, zone, locked_until)
+        shop = await page_repo.account_face(conn, account_idx=row.account_idx)
+    return Loaded(row, zone, locked_until, shop)
 
 
 def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
@@ -230,4 +238,5 @@ def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
         public_url=runtime.settings.public_url,
         unlocked=unlocked,
         onsite_locked_until=loaded.onsite_locked_until,
+        shop=loaded.shop,
     )

@@ -153,10 +153,24 @@ def apple_signer(settings: Settings) -> AppleSigner:
 
 
 @lru_cache(maxsize=4)
-def _cached_signer(*names: str | None) -> AppleSigner:
-    fields = ("apple_pass_type_id", "apple_team_id", "apple_cert", "apple_key")
-    fields += ("apple_key_password", "apple_wwdr_cert")
-    return load_apple(Settings.model_construct(**dict(zip(fields, names, strict=True))))
+def _cached_signer(
+    pass_type_id: str | None,
+    team_id: str | None,
+    cert: str | None,
+    key: str | None,
+    password: str | None,
+    wwdr: str | None,
+) -> AppleSigner:
+    return load_apple(
+        Settings.model_construct(
+            apple_pass_type_id=pass_type_id,
+            apple_team_id=team_id,
+            apple_cert=cert,
+            apple_key=key,
+            apple_key_password=password,
+            apple_wwdr_cert=wwdr,
+        )
+    )
 
 
 def load_apns_key(settings: Settings) -> ec.EllipticCurvePrivateKey | None:

@@ -1,7 +1,7 @@
 """wallet passes: passes, Apple device registrations, the wallet outbox
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-04 17:00:00
 
 Apple Wallet and Google Wallet passes (issue 16, docs/wallet.md). A pass per
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
