@@ -30,7 +30,6 @@ from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
 from stampbook.stamps.views import render_stamp, usable_view
 from stampbook.wallet import outbox as wallet_outbox
-from stampbook.wallet.content import snapshot_of
 from stampbook.webhooks import outbox
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
@@ -88,8 +87,7 @@ async def record(
     event_types: tuple[str, ...],
     wallet: bool = True,
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change
-    (and its pass's updates, when a wallet is on and ``wallet``)."""
+    """Write the ledger row and outbox messages (and pass updates) of one change."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -342,7 +340,7 @@ async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> 
     """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
     if ctx.wallet:
-        await wallet_outbox.void(conn, ctx, stamp_idx=stamp_idx, snapshot=snapshot_of(row))
+        await wallet_outbox.void(conn, ctx, row)
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None

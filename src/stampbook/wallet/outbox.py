@@ -22,6 +22,7 @@ from sqlalchemy.sql.dml import Insert, Update
 
 from stampbook.db.schema import wallet_job, wallet_pass, wallet_registration
 from stampbook.kit.context import CallContext
+from stampbook.wallet.content import snapshot_of
 
 KIND_APNS = "apns"
 KIND_GOOGLE = "google"
@@ -115,9 +116,10 @@ async def enqueue(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) ->
         await conn.execute(statement, values)
 
 
-async def void(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int, snapshot: str) -> None:
-    """The stamp is being deleted: void its pass, keep what it showed, queue its updates."""
-    values = {"p_stamp_idx": stamp_idx, "p_now": ctx.now_naive, "p_snapshot": snapshot}
+async def void(conn: AsyncConnection, ctx: CallContext, row: Any) -> None:
+    """The stamp (its view ``row``) is being deleted: void its pass, keep what
+    it showed, queue its updates."""
+    values = {"p_stamp_idx": row.stamp_idx, "p_now": ctx.now_naive, "p_snapshot": snapshot_of(row)}
     await conn.execute(VOID, values)
     await conn.execute(PUSH, values)
     await conn.execute(SYNC, values)
