@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PASS_TYPE_ID = "pass.test.stampbook"
 TEAM_ID = "TEAM123456"
@@ -43,7 +43,7 @@ def _cert(
     issuer_key: rsa.RSAPrivateKey,
     *,
     ca: bool,
-    eku: x509.ObjectIdentifier | None = None,
+    eku: list[x509.ObjectIdentifier] | None = None,
     not_after: datetime | None = None,
 ) -> x509.Certificate:
     now = datetime.now(UTC)
@@ -58,7 +58,7 @@ def _cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -120,7 +120,8 @@ def make_apple_pki(directory: Path, *, expired: bool = False) -> ApplePki:
         wwdr_name,
         wwdr_key,
         ca=False,
-        eku=PASS_SIGNING_EKU,
+        # Apple's pass type certificates also authenticate their owner to APNs.
+        eku=[PASS_SIGNING_EKU, ExtendedKeyUsageOID.CLIENT_AUTH],
         not_after=datetime.now(UTC) - timedelta(hours=1) if expired else None,
     )
     apns_key = ec.generate_private_key(ec.SECP256R1())

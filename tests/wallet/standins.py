@@ -9,6 +9,7 @@ Wallet REST API's classes and objects and an OAuth token endpoint.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ class ApnsStandIn:
     statuses (or STALL) of its successive pushes (200 once they run out)."""
 
     directory: Path
+    # Require a TLS client certificate issued by these CAs (certificate auth).
+    client_ca: Path | None = None
     answers: dict[str, list[int | str]] = field(default_factory=dict)
     pushes: list[Push] = field(default_factory=list)
 
@@ -121,6 +124,9 @@ class ApnsStandIn:
         config.certfile = str(self._cert)
         config.keyfile = str(self._key)
         config.alpn_protocols = ["h2"]
+        if self.client_ca is not None:
+            config.ca_certs = str(self.client_ca)
+            config.verify_mode = ssl.CERT_REQUIRED
         config.loglevel = "WARNING"
         config.graceful_timeout = 0.1
         loop.run_until_complete(serve(self._app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
