@@ -102,3 +102,12 @@ def test_the_command_exits_1_on_an_error(
     monkeypatch.setenv("STAMPBOOK_APPLE_KEY_PASSWORD", "wrong")
     bad = runner.invoke(app, ["wallet", "check"])
     assert bad.exit_code == 1 and "password is wrong" in bad.output
+
+
+def test_serve_runs_the_wallet_workers_only_when_a_wallet_is_on(apple_pki: ApplePki) -> None:
+    from stampbook.jobs import background_jobs, wallet_forever
+
+    assert wallet_forever not in background_jobs(settings_of())
+    assert wallet_forever in background_jobs(settings_of(**apple_pki.settings()))
+    off = settings_of(**apple_pki.settings(), wallet_workers_enabled="false")
+    assert wallet_forever not in background_jobs(off)
