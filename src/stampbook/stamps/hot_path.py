@@ -233,6 +233,11 @@ async def _change_sqlite(
     )
     event = await _INSERT_EVENT.first(conn, params)
     assert event is not None
+    # The wallet's pass touch, pushes and syncs (wallet/outbox.py) come first:
+    # nothing below may return before them.
+    if ctx.wallet:
+        for statement in _WALLET:
+            await statement.run(conn, params)
     for event_type in change.events_after(after):
         await _ENQUEUE.run(
             conn,
@@ -240,9 +245,6 @@ async def _change_sqlite(
                 ctx, after, event_type, stamps_before=stamps_before, event_idx=event.event_idx
             ),
         )
-    if ctx.wallet:
-        for statement in _WALLET:
-            await statement.run(conn, params)
 
 
 async def validate(db: Database, ctx: CallContext, *, stamp_idx: int) -> dict[str, Any]:
