@@ -88,6 +88,10 @@ async def test_malformed_requests_are_400_naming_the_field(wallet_api: Api) -> N
     assert answer.status_code == 400 and "logs" in answer.json()["message"]
     assert (await phone.http.post(f"{BASE}/log", json={"logs": ["a problem"]})).status_code == 200
     assert (await phone.serials("not a tag")).status_code == 400
+    # A tag we never gave out (too long for a time) is no tag: every pass, never a 500.
+    assert (await phone.register()).status_code == 201
+    every = await phone.serials("9" * 40)
+    assert every.status_code == 200 and every.json()["serialNumbers"] == [phone.serial]
 
 
 async def test_a_change_queues_one_push_per_device_and_names_the_pass_since_the_tag(

@@ -12,7 +12,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,20 +49,21 @@ def web_service_url(runtime: Runtime) -> str:
     return runtime.settings.public_url + WEB_SERVICE_PATH
 
 
+_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
+_TAG_DIGITS = 17  # microseconds until the year 5000; longer is no tag of ours
+
+
 def tag_of(moment: datetime) -> str:
     """An update tag: the change time in microseconds (opaque to the phone)."""
-    epoch = datetime(1970, 1, 1)
-    return str((moment - epoch) // _MICROSECOND)
+    return str((moment - _EPOCH) // _MICROSECOND)
 
 
 def moment_of_tag(tag: str | None) -> datetime | None:
     """The change time a tag names; None for no tag or one we never gave out."""
-    if not tag or not tag.isdigit() or len(tag) > 20:
+    if not tag or not tag.isdigit() or len(tag) > _TAG_DIGITS:
         return None
-    return datetime(1970, 1, 1) + int(tag) * _MICROSECOND
-
-
-_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1) - datetime(1970, 1, 1)
+    return _EPOCH + int(tag) * _MICROSECOND
 
 
 def token_matches(pass_row: Any, authorization: str | None) -> bool:
