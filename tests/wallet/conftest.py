@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from stampbook.app import create_app
 from stampbook.config import Settings
-from stampbook.db.schema import wallet_job, wallet_pass
+from stampbook.db.schema import wallet_job, wallet_pass, wallet_registration
 from stampbook.kit.clock import FrozenClock
 from stampbook.kit.db import Database
 from tests.conftest import Api, new_key, suite_settings
@@ -104,6 +104,35 @@ async def jobs_of(database_url: str, *, kind: str | None = None) -> list[Any]:
             if kind is not None:
                 query = query.where(wallet_job.c.kind == kind)
             return list((await conn.execute(query)).all())
+    finally:
+        await database.dispose()
+
+
+async def jobs_for_device(database_url: str, push_token: str) -> list[Any]:
+    """The APNs jobs still queued for the device with this push token."""
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.read() as conn:
+            query = (
+                select(wallet_job)
+                .join(
+                    wallet_registration,
+                    wallet_registration.c.registration_idx == wallet_job.c.registration_idx,
+                )
+                .where(wallet_registration.c.push_token == push_token)
+            )
+            return list((await conn.execute(query)).all())
+    finally:
+        await database.dispose()
+
+
+async def pass_idx_of(database_url: str, serial: str) -> int:
+    """The idx of the pass with this serial."""
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.read() as conn:
+            query = select(wallet_pass.c.pass_idx).where(wallet_pass.c.serial == serial)
+            return int((await conn.execute(query)).scalar_one())
     finally:
         await database.dispose()
 

@@ -14,10 +14,9 @@ from fastapi import FastAPI
 
 from stampbook.app import create_app
 from stampbook.kit.clock import FrozenClock
-from stampbook.wallet.outbox import KIND_APNS
 from stampbook.wallet.worker import apns_worker
 from tests.conftest import Api, new_key, suite_settings
-from tests.wallet.conftest import jobs_of, pass_document, token_of
+from tests.wallet.conftest import jobs_for_device, pass_document, token_of
 from tests.wallet.pki import PASS_TYPE_ID, ApplePki
 from tests.wallet.standins import ApnsStandIn
 
@@ -78,7 +77,6 @@ async def test_certificate_auth_presents_the_pass_certificate(
 ) -> None:
     app = await app_with(database_url, apple_pki, apns, clock, token_auth=False)
     async with app.router.lifespan_context(app):
-        before = len(await jobs_of(database_url, kind=KIND_APNS))
         await queue_one_push(app, database_url, clock, "f00d" * 16)
         worker = apns_worker(app.state.runtime)
         try:
@@ -88,7 +86,7 @@ async def test_certificate_auth_presents_the_pass_certificate(
     [push] = apns.pushes_to("f00d" * 16)
     assert push.headers["apns-topic"] == PASS_TYPE_ID
     assert "authorization" not in push.headers  # the certificate is the credential
-    assert len(await jobs_of(database_url, kind=KIND_APNS)) == before
+    assert await jobs_for_device(database_url, "f00d" * 16) == []
 
 
 async def test_without_the_certificate_the_stand_in_refuses_and_the_push_waits(
@@ -103,5 +101,5 @@ async def test_without_the_certificate_the_stand_in_refuses_and_the_push_waits(
         finally:
             await worker.aclose()
     assert apns.pushes_to("beef" * 16) == []
-    waiting = [job for job in await jobs_of(database_url, kind=KIND_APNS) if job.attempts == 1]
-    assert waiting and waiting[-1].status == "pending" and waiting[-1].last_error
+    [waiting] = await jobs_for_device(database_url, "beef" * 16)
+    assert waiting.status == "pending" and waiting.attempts == 1 and waiting.last_error

@@ -25,10 +25,9 @@ import httpx
 import jwt
 import pytest
 
-from stampbook.wallet.outbox import KIND_APNS
 from tests.conftest import new_key
 from tests.servers import STAMPBOOK_BIN, real_server
-from tests.wallet.conftest import jobs_of, pass_document
+from tests.wallet.conftest import jobs_for_device, pass_document
 from tests.wallet.pki import APNS_KEY_ID, PASS_TYPE_ID, TEAM_ID, ApplePki
 from tests.wallet.standins import STALL, ApnsStandIn
 
@@ -84,9 +83,9 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
                 process.wait()
 
 
-def apns_jobs(database_url: str) -> list[Any]:
-    """The APNs jobs still queued."""
-    return asyncio.run(jobs_of(database_url, kind=KIND_APNS))
+def apns_jobs(database_url: str, push_token: str) -> list[Any]:
+    """The APNs jobs still queued for one device."""
+    return asyncio.run(jobs_for_device(database_url, push_token))
 
 
 def test_passkit_web_service_and_pushes_end_to_end(
@@ -137,7 +136,7 @@ def test_passkit_web_service_and_pushes_end_to_end(
             log = tmp_path / "worker.log"
             with worker_process(env, log):
                 wait_until(lambda: len(apns.pushes_to(push_a)) == 1, what="the push")
-                wait_until(lambda: not apns_jobs(database_url), what="the job settled")
+                wait_until(lambda: not apns_jobs(database_url, push_a), what="the job settled")
                 time.sleep(0.5)  # a second push would come now, if any were queued
                 assert len(apns.pushes_to(push_a)) == 1
                 push = apns.pushes_to(push_a)[0]
@@ -177,7 +176,7 @@ def test_passkit_web_service_and_pushes_end_to_end(
                     lambda: serials(device_b).status_code == 204, what="registration dropped"
                 )
                 assert len(apns.pushes_to(push_b)) == 1
-                assert not apns_jobs(database_url)
+                assert not apns_jobs(database_url, push_b)
 
             # A worker killed mid-push (SIGKILL: no goodbye) loses nothing.
             device_c, push_c = f"dev-c-{uuid.uuid4().hex}", "c3" * 32
@@ -188,10 +187,14 @@ def test_passkit_web_service_and_pushes_end_to_end(
                 wait_until(lambda: len(apns.pushes_to(push_c)) == 1, what="the stalled push")
                 doomed.send_signal(signal.SIGKILL)
                 doomed.wait(timeout=10)
-            assert len(apns_jobs(database_url)) == 1  # still queued, leased by the dead worker
+            assert (
+                len(apns_jobs(database_url, push_c)) == 1
+            )  # still queued, leased by the dead worker
             with worker_process(env, log):
                 wait_until(
-                    lambda: len(apns.pushes_to(push_c)) == 2 and not apns_jobs(database_url),
+                    lambda: (
+                        len(apns.pushes_to(push_c)) == 2 and not apns_jobs(database_url, push_c)
+                    ),
                     seconds=60,
                     what="the push sent again after the lease ran out",
                 )

@@ -18,7 +18,7 @@ from stampbook.kit.clock import FrozenClock
 from stampbook.wallet.outbox import KIND_GOOGLE
 from stampbook.wallet.worker import google_worker
 from tests.conftest import Api, new_key, suite_settings
-from tests.wallet.conftest import jobs_of, token_of
+from tests.wallet.conftest import jobs_of, pass_idx_of, token_of
 from tests.wallet.pki import ISSUER_ID, GoogleAccount
 from tests.wallet.standins import GoogleStandIn
 
@@ -61,6 +61,12 @@ async def save_link(api: Api, stamp_idx: int) -> str:
     answer = await api.http.get(f"/s/{await token_of(api, stamp_idx)}/google-wallet")
     assert answer.status_code == 303
     return answer.headers["location"]
+
+
+def link_serial(link: str) -> str:
+    """The pass serial inside a save link's object id."""
+    claims = jwt.decode(link.rsplit("/", 1)[1], options={"verify_signature": False})
+    return str(claims["payload"]["loyaltyObjects"][0]["id"].split(".", 1)[1])
 
 
 async def test_the_save_jwt_verifies_with_the_service_accounts_key(
@@ -152,7 +158,10 @@ async def test_the_class_and_object_are_created_then_patched_after_an_add(
     )
     assert assertion["iss"] == google_account.email
     assert assertion["scope"] == "https://www.googleapis.com/auth/wallet_object.issuer"
-    assert not await jobs_of(database_url, kind=KIND_GOOGLE)
+    ours = await pass_idx_of(database_url, object_id.split(".", 1)[1])
+    assert [
+        job for job in await jobs_of(database_url, kind=KIND_GOOGLE) if job.pass_idx == ours
+    ] == []
 
 
 async def test_a_failed_call_is_retried_later(
@@ -161,14 +170,13 @@ async def test_a_failed_call_is_retried_later(
     google.server.shutdown()  # Google unreachable
     google.server.server_close()
     stamp_idx = await google_api.stamp()
-    await save_link(google_api, stamp_idx)
+    link = await save_link(google_api, stamp_idx)
     worker = google_worker(google_app.state.runtime)
     try:
         await worker.drain()
     finally:
         await worker.aclose()
-    jobs = await jobs_of(database_url, kind=KIND_GOOGLE)
-    assert jobs and all(job.status == "pending" for job in jobs)
-    failed = [job for job in jobs if job.attempts == 1]
-    assert failed and failed[0].last_error
-    assert failed[0].next_attempt_at > failed[0].created_at
+    ours = await pass_idx_of(database_url, link_serial(link))
+    [job] = [job for job in await jobs_of(database_url, kind=KIND_GOOGLE) if job.pass_idx == ours]
+    assert job.status == "pending" and job.attempts == 1 and job.last_error
+    assert job.next_attempt_at > job.created_at
