@@ -7,8 +7,10 @@ import asyncio
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -16,12 +18,14 @@ from playwright.sync_api import Browser, expect
 
 from stampbook.app import create_app
 from tests.conftest import new_key, suite_settings
+from tests.dashboard.conftest import PASSWORD, add_user
 from tests.page.test_browser import Phone, Seeder, _free_port, browser
 from tests.wallet.pki import ApplePki, GoogleAccount
 
 pytestmark = pytest.mark.browser
 
 __all__ = ["browser"]
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +41,7 @@ def wallet_server(
         **apple_pki.settings(),
         **google_account.settings(),
         wallet_workers_enabled=False,
+        login_slow_seconds=0,
     )
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
@@ -51,6 +56,27 @@ def wallet_server(
     yield base
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def off_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a thread of its own (Playwright's sync API
+    may already run an event loop on this one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+@pytest.fixture(scope="module")
+def staff_desk(wallet_server: str, sqlite_url: str) -> tuple[str, int]:
+    """A staff member's email and a stamp of their account (made before the browser starts)."""
+    key, account_idx = off_loop(new_key(sqlite_url))
+    email = off_loop(add_user(sqlite_url, account_idx, "staff"))
+    seed = Seeder(wallet_server, key)
+    try:
+        seed.stamp(stamps=3)
+        listed = seed.http.get("/api/stamp/v1/list", params={"limit": 1}).json()
+        return email, int(listed["result"]["items"][0]["stampIdx"])
+    finally:
+        seed.http.close()
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +121,24 @@ def test_the_stamp_page_offers_the_pass_in_both_wallets(
     expect(korean.page.get_by_role("link", name="Google 월렛에 저장")).to_be_visible()
     korean.page.screenshot(path=str(artifacts / "wallet-buttons-ko-phone.png"), full_page=True)
     korean.close()
+
+
+def test_the_dashboard_stamp_page_offers_the_passes(
+    staff_desk: tuple[str, int], wallet_server: str, browser: Browser, artifacts: Path
+) -> None:
+    email, stamp_idx = staff_desk
+    desk = Phone(browser, wallet_server)
+    page = desk.page
+    page.goto(f"{wallet_server}/dashboard/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.goto(f"{wallet_server}/dashboard/stamps/{stamp_idx}")
+    apple = page.get_by_role("link", name="Apple Wallet pass")
+    expect(apple).to_be_visible()
+    expect(page.get_by_role("link", name="Google Wallet pass")).to_be_visible()
+    assert (apple.get_attribute("href") or "").endswith("/pass.pkpass")
+    page.screenshot(path=str(artifacts / "wallet-dashboard-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(artifacts / "wallet-dashboard-desktop.png"), full_page=True)
+    desk.close()
