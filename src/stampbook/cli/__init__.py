@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, webhooks, wallet, housekeeping, demo.
+stamps, webhooks, wallet, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -16,12 +16,14 @@ import typer
 from stampbook.cli import (
     account,
     apikey,
+    backup,
     card,
     db,
     demo,
     housekeeping,
     serve,
     stamp,
+    transfer,
     user,
     wallet,
     webhook,
@@ -35,7 +37,10 @@ app.command("purge")(housekeeping.purge_everything)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("import")(transfer.import_file)
+app.command("export")(transfer.export_file)
 app.add_typer(db.app, name="db")
+app.command("backup")(backup.backup)
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
