@@ -37,6 +37,7 @@ from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.stats.routes import router as stats_router
 from stampbook.webhooks import service as webhook_service
+from stampbook.wallet import routes as wallet_routes
 from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
@@ -124,6 +125,14 @@ def create_app(
     app.include_router(cards_router)
     app.include_router(stats_router)
     app.include_router(webhooks_router)
+    # A wallet's paths exist only when it is configured (docs/wallet.md);
+    # before the page's, whose last route answers every other /s/ path 404.
+    if settings.apple_wallet:
+        app.include_router(wallet_routes.page_apple_router)
+        app.include_router(wallet_routes.apple_router)
+    if settings.google_wallet:
+        app.include_router(wallet_routes.page_google_router)
+        app.include_router(wallet_routes.google_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     # The dashboard's static files before its pages: its catch-all 404 would match them.

@@ -30,6 +30,7 @@ from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
 from stampbook.stamps.views import render_stamp, usable_view
+from stampbook.wallet import outbox as wallet_outbox
 from stampbook.webhooks import outbox
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
@@ -85,9 +86,11 @@ async def record(
     action: str,
     stamps_before: int,
     event_types: tuple[str, ...],
+    wallet: bool = True,
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change, and
-    count it (``kit.metrics``: adds, removes, rewards redeemed)."""
+    """Write the ledger row, the outbox messages and the pass updates of one
+    accepted change, and count it (``kit.metrics``: adds, removes, rewards
+    redeemed)."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -108,6 +111,8 @@ async def record(
         conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx
     )
     metrics.count_change(action)
+    if ctx.wallet and wallet:
+        await wallet_outbox.enqueue(conn, ctx, stamp_idx=after.stamp_idx)
     return event_idx
 
 
@@ -149,6 +154,7 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
         action=repo.ACTION_CREATE,
         stamps_before=0,
         event_types=(outbox.STAMP_CREATED,),
+        wallet=False,  # a new stamp has no pass yet
     )
     return int(row.stamp_idx)
 
@@ -331,12 +337,15 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
             action=repo.ACTION_USE,
             stamps_before=after.stamps,
             event_types=(outbox.STAMP_USED,),
+            wallet=False,  # the update's own record queued the pass's update
         )
 
 
 async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
     """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
+    if ctx.wallet:
+        await wallet_outbox.void(conn, ctx, row)
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None
