@@ -36,8 +36,8 @@ from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.stats.routes import router as stats_router
-from stampbook.webhooks import service as webhook_service
 from stampbook.wallet import routes as wallet_routes
+from stampbook.webhooks import service as webhook_service
 from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
