@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, webhooks, housekeeping, demo.
+stamps, webhooks, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -13,7 +13,20 @@ from __future__ import annotations
 
 import typer
 
-from stampbook.cli import account, apikey, card, db, demo, housekeeping, serve, stamp, user, webhook
+from stampbook.cli import (
+    account,
+    apikey,
+    backup,
+    card,
+    db,
+    demo,
+    housekeeping,
+    serve,
+    stamp,
+    transfer,
+    user,
+    webhook,
+)
 
 app = typer.Typer(
     help="Stampbook: a self-hosted, wire-compatible stamp-card API server.", no_args_is_help=True
@@ -23,7 +36,10 @@ app.command("purge")(housekeeping.purge_everything)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("import")(transfer.import_file)
+app.command("export")(transfer.export_file)
 app.add_typer(db.app, name="db")
+app.command("backup")(backup.backup)
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")

@@ -13,6 +13,7 @@ SOURCE_API = "API"
 SOURCE_ONSITE = "ONSITE"
 SOURCE_CLI = "CLI"
 SOURCE_DASHBOARD = "DASHBOARD"
+SOURCE_IMPORT = "IMPORT"  # stamps brought in by ``stampbook import``
 
 
 @lru_cache(maxsize=64)

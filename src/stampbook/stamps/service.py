@@ -18,6 +18,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.cards import repository as card_repo
+from stampbook.kit import metrics
 from stampbook.kit.call import ServiceCall
 from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
@@ -85,7 +86,8 @@ async def record(
     stamps_before: int,
     event_types: tuple[str, ...],
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change."""
+    """Write the ledger row and the outbox messages of one accepted change, and
+    count it (``kit.metrics``: adds, removes, rewards redeemed)."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -105,6 +107,7 @@ async def record(
     await outbox.enqueue(
         conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx
     )
+    metrics.count_change(action)
     return event_idx
 
 
@@ -181,6 +184,7 @@ async def _at_once(
 ) -> ServiceCall | None:
     if await hot_path.try_change(db, ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint):
         ONE_STEP[change.action] += 1
+        metrics.count_change(change.action)  # committed, with no ledger call of ours
         return None
     return lambda conn, call_ctx: general(conn, call_ctx, stamp_idx=stamp_idx)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from stampbook.kit import metrics
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.kit.runtime import Runtime
@@ -218,6 +219,11 @@ class Dispatcher:
             rng=self.rng,
         )
         counted = await self._settle(message, response, decision, attempted_at=at)
+        age = (utc_naive(self.clock.now()) - message.created_at).total_seconds()
+        delivered = decision.verdict is Verdict.DELIVERED and counted
+        metrics.count_webhook_attempt(
+            decision.verdict.value, response.latency_ms / 1000, age if delivered else None
+        )
         outcome = Outcome(
             msg_id=message.msg_id,
             webhook_idx=int(message.webhook_idx),
