@@ -86,6 +86,7 @@ INTEGER_QUERY_PARAMETERS = {
     ("GET", "webhook/list"): ("limit",),
     ("DELETE", "webhook/delete"): ("webhookIdx",),
     ("GET", "webhook/deliveries"): ("webhookIdx", "limit"),
+    ("GET", "stats"): ("cardIdx",),
 }
 # Endpoints taking an opaque cursor, which holds an integer inside.
 CURSOR_ENDPOINTS = ("list", "history", "card/list", "webhook/list", "webhook/deliveries")
