@@ -216,15 +216,11 @@ DASHBOARD_PATH = "/dashboard/"
 def _install_front_door(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def front_door(request: Request) -> Response:
-        """A browser is led to the dashboard, or to the API reference while no
-        dashboard is mounted; an API client gets the envelope (1003) as before."""
+        """A browser is led to the dashboard (which signs it in); an API client
+        gets the envelope (1003) as before."""
         if "text/html" not in request.headers.get("accept", ""):
             raise StarletteHTTPException(404)
-        dashboard = any(
-            str(getattr(route, "path", "")).startswith(DASHBOARD_PATH.rstrip("/"))
-            for route in request.app.routes
-        )
-        return RedirectResponse(DASHBOARD_PATH if dashboard else "/docs", status_code=303)
+        return RedirectResponse(DASHBOARD_PATH, status_code=303)
 
 
 def _install_metrics(app: FastAPI) -> None:
