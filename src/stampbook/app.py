@@ -19,6 +19,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from stampbook import __version__, jobs
 from stampbook.auth import admit
 from stampbook.cards.routes import router as cards_router
+from stampbook.codes.page_routes import router as codes_page_router
+from stampbook.codes.routes import router as codes_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.kit import logs
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
@@ -102,6 +104,8 @@ def create_app(
     app.include_router(stamps_router)
     app.include_router(cards_router)
     app.include_router(webhooks_router)
+    app.include_router(codes_router)
+    app.include_router(codes_page_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     _install_health(app)

@@ -72,6 +72,8 @@ class Card:
     pin_locked_minutes: int
     onsite_locked_minutes: int
     personal: tuple[tuple[str, str], ...]
+    # The page of the stamp a renewing card's redemption issued (the next cycle).
+    next_token: str | None = None
 
     @property
     def to_go(self) -> int:
@@ -129,6 +131,7 @@ def card_view(
     public_url: str,
     unlocked: bool,
     onsite_locked_until: datetime | None = None,
+    next_token: str | None = None,
 ) -> Card:
     """The page's picture of a stamp row (``now`` is naive UTC, as stored);
     ``onsite_locked_until`` is this client's on-site lock on the card, if any."""
@@ -158,6 +161,7 @@ def card_view(
         pin_locked_minutes=minutes_left(row.pin_locked_until, now),
         onsite_locked_minutes=minutes_left(onsite_locked_until, now),
         personal=personal,
+        next_token=next_token,
     )
 
 
@@ -197,6 +201,7 @@ class Loaded:
     row: Row[Any]
     zone: str
     onsite_locked_until: datetime | None = None
+    next_token: str | None = None
 
 
 async def load(runtime: Runtime, token: str, *, page_address: str | None = None) -> Loaded | None:
@@ -216,7 +221,13 @@ async def load(runtime: Runtime, token: str, *, page_address: str | None = None)
                 page_address=page_address,
                 now=utc_naive(runtime.clock.now()),
             )
-    return Loaded(row, zone, locked_until)
+        next_token = None
+        if row.next_stamp_idx is not None:
+            renewed = await stamp_repo.view(
+                conn, account_idx=row.account_idx, stamp_idx=row.next_stamp_idx
+            )
+            next_token = renewed.token if renewed is not None else None
+    return Loaded(row, zone, locked_until, next_token)
 
 
 def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
@@ -229,4 +240,5 @@ def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
         public_url=runtime.settings.public_url,
         unlocked=unlocked,
         onsite_locked_until=loaded.onsite_locked_until,
+        next_token=loaded.next_token,
     )

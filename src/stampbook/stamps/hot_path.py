@@ -79,6 +79,10 @@ ADD = Change(
     events=(
         (outbox.STAMP_ADDED, None),
         (outbox.STAMP_COMPLETED, lambda row: rules.completes(row.stamps, row.max_stamps)),
+        (
+            outbox.STAMP_SUSPICIOUS,
+            lambda row: rules.suspicious(row.day_adds, row.suspicious_adds_per_day),
+        ),
     ),
 )
 REMOVE = Change(
@@ -156,9 +160,17 @@ class _NotChanged(Exception):
 
 
 def change_values(
-    ctx: CallContext, change: Change, *, stamp_idx: int, fingerprint: str | None
+    ctx: CallContext,
+    change: Change,
+    *,
+    stamp_idx: int,
+    fingerprint: str | None,
+    delta: int | None = None,
+    code_idx: int | None = None,
 ) -> dict[str, Any]:
-    """The ``p_`` values of one change, for any of its statements."""
+    """The ``p_`` values of one change, for any of its statements: ``delta``
+    stamps (the change's own by default; a receipt code may be worth more),
+    ``code_idx`` the code a claim recorded on the ledger row."""
     return {
         "p_stamp_idx": stamp_idx,
         "p_account_idx": ctx.account_idx,
@@ -172,7 +184,8 @@ def change_values(
         "p_source": ctx.source,
         "p_key_idx": ctx.key_idx,
         "p_action": change.action,
-        "p_delta": change.delta,
+        "p_delta": change.delta if delta is None else delta,
+        "p_code_idx": code_idx,
     }
 
 
