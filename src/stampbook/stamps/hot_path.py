@@ -190,14 +190,20 @@ def change_values(
 
 
 async def try_change(
-    db: Database, ctx: CallContext, change: Change, *, stamp_idx: int, fingerprint: str | None
+    db: Database,
+    ctx: CallContext,
+    change: Change,
+    *,
+    stamp_idx: int,
+    fingerprint: str | None,
+    delta: int | None = None,
 ) -> bool:
-    """Do ``change`` to one stamp, with its key row, ledger row and outbox
-    messages, if every rule allows it now; True when it did. False changes
-    nothing."""
+    """Do ``change`` to one stamp (``delta`` stamps, the change's own by
+    default), with its key row, ledger row and outbox messages, if every rule
+    allows it now; True when it did. False changes nothing."""
     if not db.has_driver_path:
         return False
-    params = change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint)
+    params = change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint, delta=delta)
     if db.is_sqlite:
         try:
             async with db.driver_write() as conn:
@@ -227,7 +233,7 @@ async def _change_sqlite(
     after = await _UPDATE[change.action].first(conn, params)
     if after is None:
         raise _NotChanged
-    stamps_before = after.stamps - change.delta
+    stamps_before = after.stamps - params["p_delta"]
     params.update(
         p_card_idx=after.card_idx, p_stamps_before=stamps_before, p_stamps_after=after.stamps
     )
