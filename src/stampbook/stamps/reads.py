@@ -56,6 +56,8 @@ def render_event(row: Any, zone: Any) -> dict[str, Any]:
         "stampsAfter": row.stamps_after,
         "source": row.source,
         "regYmdt": format_ymdt(row.reg_ymdt, zone),
+        # The receipt code a CODE change claimed (null otherwise).
+        "codeIdx": row.code_idx,
     }
 
 

@@ -77,6 +77,7 @@ class EventView(BaseModel):
     stampsAfter: int
     source: str
     regYmdt: str
+    codeIdx: int | None
 
 
 class EventPage(BaseModel):
