@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, webhooks, housekeeping, demo.
+stamps, receipt codes, webhooks, housekeeping, demo.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import typer
 
-from stampbook.cli import account, apikey, card, db, demo, housekeeping, serve, stamp, webhook
+from stampbook.cli import (
+    account,
+    apikey,
+    card,
+    code,
+    db,
+    demo,
+    housekeeping,
+    serve,
+    stamp,
+    webhook,
+)
 
 app = typer.Typer(
     help="Stampbook: a self-hosted, wire-compatible stamp-card API server.", no_args_is_help=True
@@ -28,6 +39,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
 app.add_typer(stamp.app, name="stamp")
+app.add_typer(code.app, name="code")
 app.add_typer(housekeeping.idempotency_app, name="idempotency")
 app.add_typer(webhook.app, name="webhook", no_args_is_help=True)
 
