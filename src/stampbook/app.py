@@ -22,6 +22,7 @@ from stampbook.cards.routes import router as cards_router
 from stampbook.codes.page_routes import router as codes_page_router
 from stampbook.codes.routes import router as codes_router
 from stampbook.config import Settings, proxy_entries
+from stampbook.dashboard import routes as dashboard
 from stampbook.kit import logs
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock
@@ -108,6 +109,10 @@ def create_app(
     app.include_router(codes_page_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
+    # The dashboard's static files before its pages: its catch-all 404 would match them.
+    app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static")
+    for router in dashboard.routers():
+        app.include_router(router)
     _install_health(app)
     install_docs(app, api_prefix=API_PREFIX)
     return app

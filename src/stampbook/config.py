@@ -128,6 +128,26 @@ class Settings(BaseSettings):
             "STAMPBOOK_LOCKOUT_FAILURES)."
         ),
     )
+    session_idle_minutes: int = Field(
+        default=120, ge=1, description="A dashboard session ends after this long unused."
+    )
+    session_absolute_hours: int = Field(
+        default=12, ge=1, description="A dashboard session ends this long after sign-in."
+    )
+    login_email_failures: int = Field(
+        default=5, ge=1, description="Failed dashboard sign-ins for one email before it locks."
+    )
+    login_address_failures: int = Field(
+        default=20, ge=1, description="Failed dashboard sign-ins from one address before it locks."
+    )
+    login_lock_minutes: int = Field(
+        default=15, ge=1, description="How long a locked dashboard sign-in stays locked."
+    )
+    login_slow_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Delay of every sign-in answer once an email or address has failed twice.",
+    )
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     dispatcher_enabled: bool = Field(

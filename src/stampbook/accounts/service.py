@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.db.schema import account, api_key
+from stampbook.db.schema import account, api_key, stamp_event
 from stampbook.kit.call import Principal
 from stampbook.kit.db import Database
 from stampbook.kit.driver import DriverStatement
@@ -114,14 +114,45 @@ async def list_keys(
     return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 
-async def revoke_key(conn: AsyncConnection, *, key_idx: int, now: datetime) -> bool:
-    """Revoke a key; False when there is no such live key."""
-    result = await conn.execute(
-        update(api_key)
-        .where(api_key.c.key_idx == key_idx, api_key.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+async def revoke_key(
+    conn: AsyncConnection, *, key_idx: int, now: datetime, account_idx: int | None = None
+) -> bool:
+    """Revoke a key (of ``account_idx`` only, when given); False when there is
+    no such live key."""
+    query = update(api_key).where(api_key.c.key_idx == key_idx, api_key.c.revoked_at.is_(None))
+    if account_idx is not None:
+        query = query.where(api_key.c.account_idx == account_idx)
+    result = await conn.execute(query.values(revoked_at=now))
     return bool(result.rowcount)
+
+
+async def list_keys_of(conn: AsyncConnection, *, account_idx: int) -> list[dict[str, Any]]:
+    """An account's keys, newest first, with when each last changed a stamp.
+
+    "Last used" is read from the ledger (the newest ``stamp_event`` the key
+    wrote): recording every request's key would put a write on the read path.
+    """
+    last_used = (
+        select(func.max(stamp_event.c.reg_ymdt))
+        .where(
+            stamp_event.c.account_idx == account_idx,
+            stamp_event.c.key_idx == api_key.c.key_idx,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            api_key.c.key_idx,
+            api_key.c.prefix,
+            api_key.c.name,
+            api_key.c.created_at,
+            api_key.c.revoked_at,
+            last_used.label("last_used_at"),
+        )
+        .where(api_key.c.account_idx == account_idx)
+        .order_by(api_key.c.key_idx.desc())
+    )
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def list_accounts(conn: AsyncConnection) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from stampbook.cli import (
     housekeeping,
     serve,
     stamp,
+    user,
     webhook,
 )
 
@@ -40,6 +41,7 @@ app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
 app.add_typer(stamp.app, name="stamp")
 app.add_typer(code.app, name="code")
+app.add_typer(user.app, name="user")
 app.add_typer(housekeeping.idempotency_app, name="idempotency")
 app.add_typer(webhook.app, name="webhook", no_args_is_help=True)
 

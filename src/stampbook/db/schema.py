@@ -46,6 +46,9 @@ account = Table(
     Column("timezone", String(64), nullable=True),
     Column("rate_limit", String(64), nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # What the customer's stamp page shows instead of the product name (0006).
+    Column("display_name", String(200), nullable=True),
+    Column("logo_url", String(2000), nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -177,6 +180,8 @@ stamp_event = Table(
     Column("key_idx", Id, nullable=True),
     Column("idempotency_key", String(255), nullable=True),
     Column("reg_ymdt", DateTime, nullable=False),
+    # The dashboard user behind a DASHBOARD row; NULL for other sources (0006).
+    Column("user_idx", Id, nullable=True),
     # The receipt code a CODE change claimed (0009).
     Column("code_idx", Id, nullable=True),
     # history: both equalities in one index, or SQLite scans the account (0004).
@@ -298,6 +303,44 @@ webhook_attempt = Table(
     Column("response_excerpt", Text, nullable=True),
     Column("error", String(500), nullable=True),
     sqlite_autoincrement=True,
+)
+
+# People who sign in to the dashboard (0006). The email is unique over the
+# server: ``stampbook user disable EMAIL`` names one person.
+dashboard_user = Table(
+    "dashboard_user",
+    metadata,
+    Column("user_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# Dashboard sessions: a SHA-256 of the cookie's secret, revocable (0006).
+dashboard_session = Table(
+    "dashboard_session",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column(
+        "user_idx",
+        Id,
+        ForeignKey("dashboard_user.user_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
 )
 
 # Single-use receipt and till codes (codes/): the code itself is shown once

@@ -13,6 +13,7 @@ SOURCE_API = "API"
 SOURCE_ONSITE = "ONSITE"
 SOURCE_CLI = "CLI"
 SOURCE_CODE = "CODE"
+SOURCE_DASHBOARD = "DASHBOARD"
 
 
 @lru_cache(maxsize=64)
@@ -31,6 +32,8 @@ class CallContext:
     public_url: str
     source: str = SOURCE_API
     key_idx: int | None = None
+    # The dashboard user acting (source DASHBOARD), written on the ledger row.
+    user_idx: int | None = None
     idempotency_key: str | None = None
     lockout_failures: int = 5
     lockout_minutes: int = 15

@@ -50,6 +50,14 @@ class Code(IntEnum):
     WEBHOOK_URL_REFUSED = 2202
     WEBHOOK_MESSAGE_NOT_FOUND = 2203
     WEBHOOK_HOST_UNRESOLVED = 2204
+    PASSWORD_TOO_SHORT = 2301
+    USER_EMAIL_TAKEN = 2302
+    USER_NOT_FOUND = 2303
+    USER_EMAIL_INVALID = 2304
+    USER_ROLE_INVALID = 2305
+    SIGN_IN_FAILED = 2306
+    SIGN_IN_LOCKED = 2307
+    LAST_OWNER = 2308
     CODE_UNKNOWN = 2401
     CODE_USED = 2402
     CODE_EXPIRED = 2403
@@ -214,6 +222,38 @@ CODES: dict[Code, CodeInfo] = {
         200,
         "The webhook URL's host name does not resolve to an address.",
         "웹훅 URL의 호스트 이름을 주소로 확인할 수 없습니다.",
+    ),
+    Code.PASSWORD_TOO_SHORT: CodeInfo(
+        200,
+        "The password must be at least 10 characters long.",
+        "비밀번호는 10자 이상이어야 합니다.",
+    ),
+    Code.USER_EMAIL_TAKEN: CodeInfo(
+        200,
+        "A dashboard user with this email already exists.",
+        "이 이메일을 쓰는 대시보드 사용자가 이미 있습니다.",
+    ),
+    Code.USER_NOT_FOUND: CodeInfo(
+        200, "No such dashboard user.", "해당 대시보드 사용자가 없습니다."
+    ),
+    Code.USER_EMAIL_INVALID: CodeInfo(
+        200, "The email address is not valid.", "이메일 주소가 올바르지 않습니다."
+    ),
+    Code.USER_ROLE_INVALID: CodeInfo(
+        200, "The role must be owner or staff.", "역할은 owner 또는 staff여야 합니다."
+    ),
+    Code.SIGN_IN_FAILED: CodeInfo(
+        200, "The email or password is wrong.", "이메일 또는 비밀번호가 올바르지 않습니다."
+    ),
+    Code.SIGN_IN_LOCKED: CodeInfo(
+        200,
+        "Too many failed sign-ins. Try again later.",
+        "로그인 실패가 너무 많습니다. 나중에 다시 시도하세요.",
+    ),
+    Code.LAST_OWNER: CodeInfo(
+        200,
+        "The account's last owner cannot be disabled or made staff.",
+        "계정의 마지막 소유자는 비활성화하거나 직원으로 바꿀 수 없습니다.",
     ),
     Code.CODE_UNKNOWN: CodeInfo(
         200, "This stamp code is unknown.", "알 수 없는 스탬프 코드입니다."

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 SUPPORTED = ("en", "ko")
 DEFAULT = "en"
+# Each language named in itself, for the language switch of every page.
+LANGUAGE_NAMES = {"en": "English", "ko": "한국어"}
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -28,3 +32,20 @@ def negotiate(accept_language: str | None) -> str:
         if score > best_q:
             best, best_q = primary, score
     return best
+
+
+def phrase(catalogue: dict[str, dict[str, str]], lang: str, key: str, **values: Any) -> str:
+    """The phrase ``key`` of a page's ``catalogue`` in ``lang`` (English when
+    unknown), with ``{values}`` filled in."""
+    phrases = catalogue.get(lang) or catalogue[DEFAULT]
+    template = phrases.get(key) or catalogue[DEFAULT][key]
+    return template.format(**values) if values else template
+
+
+def pick_language(query: str | None, cookie: str | None, negotiated: str) -> str:
+    """A page's language: an explicit ``?lang=``, then the remembered choice, then
+    what ``Accept-Language`` asks for."""
+    for choice in (query, cookie):
+        if choice is not None and choice in SUPPORTED:
+            return choice
+    return negotiated

@@ -20,6 +20,15 @@ async def account_timezone(conn: AsyncConnection, *, account_idx: int) -> str | 
     return str(value) if value else None
 
 
+async def account_face(conn: AsyncConnection, *, account_idx: int) -> tuple[str | None, str | None]:
+    """The shop's display name and logo URL the account set (None when not)."""
+    query = select(account.c.display_name, account.c.logo_url).where(
+        account.c.account_idx == account_idx
+    )
+    row = (await conn.execute(query)).first()
+    return (row.display_name, row.logo_url) if row else (None, None)
+
+
 async def set_pin_if_unset(conn: AsyncConnection, *, stamp_idx: int, pin_hash: str) -> bool:
     """Store the first PIN; False when one was set meanwhile (two first visits racing)."""
     result = await conn.execute(

@@ -74,6 +74,9 @@ class Card:
     personal: tuple[tuple[str, str], ...]
     # The page of the stamp a renewing card's redemption issued (the next cycle).
     next_token: str | None = None
+    # The shop's name and logo (dashboard settings), shown instead of "Stampbook".
+    shop_name: str | None = None
+    shop_logo: str | None = None
 
     @property
     def to_go(self) -> int:
@@ -132,6 +135,7 @@ def card_view(
     unlocked: bool,
     onsite_locked_until: datetime | None = None,
     next_token: str | None = None,
+    shop: tuple[str | None, str | None] = (None, None),
 ) -> Card:
     """The page's picture of a stamp row (``now`` is naive UTC, as stored);
     ``onsite_locked_until`` is this client's on-site lock on the card, if any."""
@@ -162,6 +166,8 @@ def card_view(
         onsite_locked_minutes=minutes_left(onsite_locked_until, now),
         personal=personal,
         next_token=next_token,
+        shop_name=shop[0],
+        shop_logo=web_url(shop[1]),
     )
 
 
@@ -202,6 +208,7 @@ class Loaded:
     zone: str
     onsite_locked_until: datetime | None = None
     next_token: str | None = None
+    shop: tuple[str | None, str | None] = (None, None)
 
 
 async def load(runtime: Runtime, token: str, *, page_address: str | None = None) -> Loaded | None:
@@ -227,7 +234,8 @@ async def load(runtime: Runtime, token: str, *, page_address: str | None = None)
                 conn, account_idx=row.account_idx, stamp_idx=row.next_stamp_idx
             )
             next_token = renewed.token if renewed is not None else None
-    return Loaded(row, zone, locked_until, next_token)
+        shop = await page_repo.account_face(conn, account_idx=row.account_idx)
+    return Loaded(row, zone, locked_until, next_token, shop)
 
 
 def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
@@ -241,4 +249,5 @@ def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
         unlocked=unlocked,
         onsite_locked_until=loaded.onsite_locked_until,
         next_token=loaded.next_token,
+        shop=loaded.shop,
     )

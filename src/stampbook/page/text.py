@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stampbook.kit.i18n import DEFAULT, SUPPORTED
+from stampbook.kit.i18n import LANGUAGE_NAMES, phrase, pick_language
 
-LANGUAGE_NAMES = {"en": "English", "ko": "한국어"}
+__all__ = ["LANGUAGE_NAMES", "TEXT", "pick_language", "text"]
 
 TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -199,15 +199,4 @@ TEXT: dict[str, dict[str, str]] = {
 
 def text(lang: str, key: str, **values: Any) -> str:
     """The phrase ``key`` in ``lang`` (English when unknown), with ``{values}`` filled in."""
-    catalogue = TEXT.get(lang) or TEXT[DEFAULT]
-    phrase = catalogue.get(key) or TEXT[DEFAULT][key]
-    return phrase.format(**values) if values else phrase
-
-
-def pick_language(query: str | None, cookie: str | None, negotiated: str) -> str:
-    """The page's language: an explicit ``?lang=``, then the remembered choice, then
-    what ``Accept-Language`` asks for."""
-    for choice in (query, cookie):
-        if choice is not None and choice in SUPPORTED:
-            return choice
-    return negotiated
+    return phrase(TEXT, lang, key, **values)

@@ -183,6 +183,7 @@ def change_values(
         "p_response_body": CHANGED_BODY,
         "p_source": ctx.source,
         "p_key_idx": ctx.key_idx,
+        "p_user_idx": ctx.user_idx,
         "p_action": change.action,
         "p_delta": change.delta if delta is None else delta,
         "p_code_idx": code_idx,

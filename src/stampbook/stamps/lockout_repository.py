@@ -82,3 +82,28 @@ async def purge_lockouts(
         )
     )
     return int(result.rowcount or 0)
+
+
+async def failures_of(
+    conn: AsyncConnection, *, keys: list[tuple[str, str]], since: datetime
+) -> int:
+    """The most failures any of the counters ``keys`` holds in a window that
+    started after ``since`` (0 when none)."""
+    conditions = [
+        (onsite_lockout.c.scope == scope) & (onsite_lockout.c.subject == subject)
+        for scope, subject in keys
+    ]
+    query = select(func.max(onsite_lockout.c.failures)).where(
+        or_(*conditions), onsite_lockout.c.window_start > since
+    )
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return int(value or 0)
+
+
+async def clear_lockout(conn: AsyncConnection, *, scope: str, subject: str) -> None:
+    """Forget a counter (a success clears its failures)."""
+    await conn.execute(
+        delete(onsite_lockout).where(
+            onsite_lockout.c.scope == scope, onsite_lockout.c.subject == subject
+        )
+    )

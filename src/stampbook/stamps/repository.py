@@ -179,6 +179,7 @@ _EVENT_VALUES = {
     "stamps_after": "p_stamps_after",
     "source": "p_source",
     "key_idx": "p_key_idx",
+    "user_idx": "p_user_idx",
     "idempotency_key": "p_idem_key",
     "reg_ymdt": "p_now",
     "code_idx": "p_code_idx",

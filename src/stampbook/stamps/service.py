@@ -102,6 +102,7 @@ async def record(
             "p_stamps_after": after.stamps,
             "p_source": ctx.source,
             "p_key_idx": ctx.key_idx,
+            "p_user_idx": ctx.user_idx,
             "p_idem_key": ctx.idempotency_key,
             "p_now": ctx.now_naive,
             "p_code_idx": code_idx,

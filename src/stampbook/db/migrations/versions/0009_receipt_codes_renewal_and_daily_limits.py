@@ -1,7 +1,7 @@
 """receipt codes, the next cycle and daily limits
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-04 17:00:00
 
 - ``stamp_code``: single-use receipt and till codes, stored only as their
@@ -27,7 +27,7 @@ from alembic import op
 from stampbook.db.sequences import sequence_kept
 
 revision: str = "0009"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
