@@ -39,8 +39,9 @@ async def test_a_code_is_random_shown_once_and_stored_only_as_its_hash(
     assert [list(item) for item in listed["items"]] == [LISTED_FIELDS]
     assert listed["items"][0]["state"] == "live"
     assert code not in str(listed)
-    assert await api.ok("GET", "code/get", params={"codeIdx": created["codeIdx"]}) == (
-        listed["items"][0]
+    assert (
+        await api.ok("GET", "code/get", params={"codeIdx": created["codeIdx"]})
+        == (listed["items"][0])
     )
 
 
@@ -89,7 +90,9 @@ async def test_unknown_expired_revoked_and_foreign_codes_are_refused_each_with_i
     revoked = await new_code(api, card_idx)
     assert await api.code("DELETE", "code/delete", params={"codeIdx": revoked["codeIdx"]}) == 0
     assert await claim(api, revoked["code"], stamp_idx) == 2404
-    states = {item["codeIdx"]: item["state"] for item in (await api.ok("GET", "code/list"))["items"]}
+    states = {
+        item["codeIdx"]: item["state"] for item in (await api.ok("GET", "code/list"))["items"]
+    }
     assert states == {expiring["codeIdx"]: "expired", revoked["codeIdx"]: "revoked"}
 
     # Another account's code is unknown here, and a code of another card is 2405.

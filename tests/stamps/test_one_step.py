@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from stampbook.db.schema import card, stamp
 from stampbook.kit.context import CallContext, zone_for

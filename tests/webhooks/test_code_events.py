@@ -17,9 +17,7 @@ def kinds(log: list[dict[str, Any]]) -> list[str]:
     return [message["eventType"] for message in log]
 
 
-async def test_adds_past_the_cards_threshold_send_stamp_suspicious(
-    api: Api, hooks: Hooks
-) -> None:
+async def test_adds_past_the_cards_threshold_send_stamp_suspicious(api: Api, hooks: Hooks) -> None:
     webhook_idx, _ = await hooks.create(RECEIVER)
     stamp_idx = await api.stamp(await api.card(suspiciousAddsPerDay=2))
     one_step = service.ONE_STEP["ADD"]

@@ -102,7 +102,7 @@ async def claim_onto(runtime: Runtime, code: str, token: str) -> str | None:
 
 
 async def get_card(runtime: Runtime, code: str) -> str | None:
-    """"Get a card": a new stamp of the code's card with its stamps; the new
+    """ "Get a card": a new stamp of the code's card with its stamps; the new
     page's token, or None for an unknown code. Raises ``StampbookError`` to
     refuse (then nothing was issued)."""
     if not CODE_PATTERN.fullmatch(code):
@@ -114,4 +114,3 @@ async def get_card(runtime: Runtime, code: str) -> str | None:
         ctx = await _context(conn, runtime, found)
         issued = await service.enrol(conn, ctx, code=code)
     return str(issued.token)
-

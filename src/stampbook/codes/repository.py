@@ -17,7 +17,7 @@ _VIEW = select(stamp_code, card.c.card_nm, card.c.max_stamps.label("card_max_sta
 
 async def insert_code(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:
     """Store a new code (its hash only); returns its row."""
-    result = await conn.execute(insert(stamp_code).values(**values).returning(stamp_code))
+    result = await conn.execute(insert(stamp_code).values(**values).returning(*stamp_code.c))
     return result.one()
 
 
@@ -45,7 +45,7 @@ async def claim(
             stamp_code.c.expires_at > now,
         )
         .values(used_at=now, used_stamp_idx=stamp_idx)
-        .returning(stamp_code)
+        .returning(*stamp_code.c)
     )
     return (await conn.execute(statement)).first()
 

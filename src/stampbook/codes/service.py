@@ -175,7 +175,7 @@ async def claim(conn: AsyncConnection, ctx: CallContext, *, code: str, stamp_idx
 
 
 async def enrol(conn: AsyncConnection, ctx: CallContext, *, code: str) -> Row[Any]:
-    """"Get a card": a new stamp of the code's card (valid for ``ENROL_DAYS``)
+    """ "Get a card": a new stamp of the code's card (valid for ``ENROL_DAYS``)
     with the code's stamps on it; its view row. Nothing is issued when the
     code cannot be claimed."""
     found = await repo.by_hash(conn, code_hash=code_hash(code))

@@ -264,17 +264,13 @@ CODES: dict[Code, CodeInfo] = {
     Code.CODE_EXPIRED: CodeInfo(
         200, "This stamp code has expired.", "유효 시간이 지난 스탬프 코드입니다."
     ),
-    Code.CODE_REVOKED: CodeInfo(
-        200, "This stamp code was revoked.", "취소된 스탬프 코드입니다."
-    ),
+    Code.CODE_REVOKED: CodeInfo(200, "This stamp code was revoked.", "취소된 스탬프 코드입니다."),
     Code.CODE_WRONG_CARD: CodeInfo(
         200,
         "This stamp code is for another card.",
         "이 스탬프 코드는 다른 카드용입니다.",
     ),
-    Code.CODE_NOT_FOUND: CodeInfo(
-        200, "Stamp code not found.", "스탬프 코드를 찾을 수 없습니다."
-    ),
+    Code.CODE_NOT_FOUND: CodeInfo(200, "Stamp code not found.", "스탬프 코드를 찾을 수 없습니다."),
 }
 
 

@@ -77,7 +77,9 @@ TEXT: dict[str, dict[str, str]] = {
         "done_added": "Stamp added.",
         "done_redeemed": "Reward handed over.",
         "done_code": "The code's stamps are on your card.",
-        "done_enrolled": "Welcome! Your new card has the code's stamps. Choose a PIN to protect it.",
+        "done_enrolled": (
+            "Welcome! Your new card has the code's stamps. Choose a PIN to protect it."
+        ),
         "next_card": "Open your next card",
         "code_title": "Stamp code",
         "code_heading": "A stamp for {card}",
@@ -86,7 +88,9 @@ TEXT: dict[str, dict[str, str]] = {
         "code_add_one": "Add 1 stamp to {card} ({stamps} / {max})?",
         "code_add": "Add {n} stamps to {card} ({stamps} / {max})?",
         "code_get_card": "Get a card",
-        "code_get_card_help": "No card of this shop on this phone yet? Get one with the stamp on it.",
+        "code_get_card_help": (
+            "No card of this shop on this phone yet? Get one with the stamp on it."
+        ),
         "code_another_card": "Get a new card instead",
         "code_used_title": "Code already used",
         "code_used_text": "This code was already used. Each code gives its stamps once.",
@@ -96,7 +100,9 @@ TEXT: dict[str, dict[str, str]] = {
         "code_revoked_text": "The shop cancelled this code. Ask for a new one.",
         "code_open_card": "Open your card: {card}",
         "code_refused": "The stamps could not be added: {reason}",
-        "code_not_found_text": "There is no stamp code at this address. Check the code you scanned.",
+        "code_not_found_text": (
+            "There is no stamp code at this address. Check the code you scanned."
+        ),
         "form_expired": "The form expired. Please try again.",
         "not_found_title": "Page not found",
         "not_found_text": "There is no stamp card at this address. Check the link you were given.",
@@ -167,7 +173,9 @@ TEXT: dict[str, dict[str, str]] = {
         "done_added": "스탬프가 적립되었습니다.",
         "done_redeemed": "보상이 지급되었습니다.",
         "done_code": "코드의 스탬프가 카드에 적립되었습니다.",
-        "done_enrolled": "환영합니다! 새 카드에 코드의 스탬프가 적립되었습니다. PIN을 정해 카드를 보호하세요.",
+        "done_enrolled": (
+            "환영합니다! 새 카드에 코드의 스탬프가 적립되었습니다. PIN을 정해 카드를 보호하세요."
+        ),
         "next_card": "다음 카드 열기",
         "code_title": "스탬프 코드",
         "code_heading": "{card} 스탬프",
@@ -176,7 +184,9 @@ TEXT: dict[str, dict[str, str]] = {
         "code_add_one": "{card}에 스탬프 1개를 적립할까요? ({stamps} / {max})",
         "code_add": "{card}에 스탬프 {n}개를 적립할까요? ({stamps} / {max})",
         "code_get_card": "카드 받기",
-        "code_get_card_help": "이 휴대폰에 이 매장의 카드가 아직 없나요? 스탬프가 적립된 카드를 받으세요.",
+        "code_get_card_help": (
+            "이 휴대폰에 이 매장의 카드가 아직 없나요? 스탬프가 적립된 카드를 받으세요."
+        ),
         "code_another_card": "대신 새 카드 받기",
         "code_used_title": "이미 사용된 코드",
         "code_used_text": "이미 사용된 코드입니다. 코드 하나로 한 번만 적립할 수 있습니다.",

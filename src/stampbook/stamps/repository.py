@@ -137,7 +137,7 @@ ADD_ONE = (
             stamp.c.last_add_ms.is_(None),
             stamp.c.last_add_ms + card.c.min_interval_sec * 1000 <= bindparam("p_now_ms"),
         ),
-        or_(card.c.max_adds_per_day <= 0, _ADDS_TODAY + _DELTA <= card.c.max_adds_per_day),
+        or_(card.c.max_adds_per_day <= 0, card.c.max_adds_per_day >= _ADDS_TODAY + _DELTA),
     )
     .values(
         stamps=stamp.c.stamps + _DELTA,

@@ -46,9 +46,7 @@ _UPDATABLE = {
     "userEtc2": "user_etc2",
 }
 # What the next stamp of a renewing card keeps of the redeemed one.
-_USER_FIELDS = {
-    field: column for field, column in _UPDATABLE.items() if field not in ("activeYn",)
-}
+_USER_FIELDS = {field: column for field, column in _UPDATABLE.items() if field not in ("activeYn",)}
 
 
 def new_user_id() -> str:

@@ -121,16 +121,16 @@ def change_record(
 ) -> str:
     """One message's record, built in Python from the stamp's view row."""
     record: dict[str, Any] = {
-            RECORD_MARKER: RECORD_VERSION,
-            "type": event_type,
-            "at": ctx.now_naive,
-            "zone": ctx.zone.key,
-            "publicUrl": ctx.public_url,
-            "stamp": {name: getattr(row, name) for name in _RECORD_COLUMNS},
-            "stampsBefore": stamps_before,
-            "stampsAfter": stamps_after,
-            "source": ctx.source,
-            "eventIdx": event_idx,
+        RECORD_MARKER: RECORD_VERSION,
+        "type": event_type,
+        "at": ctx.now_naive,
+        "zone": ctx.zone.key,
+        "publicUrl": ctx.public_url,
+        "stamp": {name: getattr(row, name) for name in _RECORD_COLUMNS},
+        "stampsBefore": stamps_before,
+        "stampsAfter": stamps_after,
+        "source": ctx.source,
+        "eventIdx": event_idx,
     }
     if extra:
         record["extra"] = extra

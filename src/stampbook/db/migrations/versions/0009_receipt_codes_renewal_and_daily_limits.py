@@ -20,6 +20,7 @@ rewrite; adding them is instant on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -33,12 +34,12 @@ depends_on: str | Sequence[str] | None = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-_CARD = (
+_CARD: tuple[sa.Column[Any], ...] = (
     sa.Column("auto_renew_yn", sa.String(length=1), server_default="N", nullable=False),
     sa.Column("max_adds_per_day", sa.Integer(), server_default="0", nullable=False),
     sa.Column("suspicious_adds_per_day", sa.Integer(), server_default="0", nullable=False),
 )
-_STAMP = (
+_STAMP: tuple[sa.Column[Any], ...] = (
     sa.Column("day_ymd", sa.Date(), nullable=True),
     sa.Column("day_adds", sa.Integer(), server_default="0", nullable=False),
     sa.Column("next_stamp_idx", Id, nullable=True),
