@@ -226,3 +226,22 @@ async def _claim_for(
 
 def _as_code(ctx: CallContext) -> CallContext:
     return replace(ctx, source=SOURCE_CODE)
+
+
+async def till_code(
+    conn: AsyncConnection, ctx: CallContext, *, shown: str | None, body: CreateCode
+) -> tuple[str, dict[str, Any]]:
+    """The code a till screen shows: ``shown`` (the one it showed last) while
+    it is live and for the same card and worth, else a new one. The code and
+    its view (``render_code``)."""
+    if shown:
+        row = await repo.by_hash(conn, code_hash=code_hash(shown))
+        if (
+            row is not None
+            and claim_refusal(row, ctx, card_idx=body.cardIdx) is None
+            and row.stamps == body.stamps
+        ):
+            return shown, render_code(row, ctx)
+    created = await create(conn, ctx, body)
+    row = await repo.by_idx(conn, account_idx=ctx.account_idx, code_idx=created["codeIdx"])
+    return str(created["code"]), render_code(row, ctx)
