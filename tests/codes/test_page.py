@@ -170,3 +170,37 @@ async def test_a_forged_cards_cookie_is_ignored(app: FastAPI, api: Api) -> None:
         phone.cookies.set("sb_cards", "forged.value", domain="testserver", path="/")
         page = await phone.get(code_path(created))
         assert page.status_code == 200 and not ADD_BUTTON.search(page.text)
+
+
+async def test_the_daily_limit_holds_for_staff_on_site_and_a_renewed_page_links_onward(
+    app: FastAPI, api: Api
+) -> None:
+    card_idx = await api.card(
+        maxStamps=2, onsiteYn="Y", onsitePwd="4321", maxAddsPerDay=1, autoRenewYn="Y"
+    )
+    stamp_idx = await api.stamp(card_idx)
+    listed = (await api.ok("GET", "list"))["items"]
+    path = urlsplit(next(i["stampUrl"] for i in listed if i["stampIdx"] == stamp_idx)).path
+    async with browser_client(app) as counter:
+
+        async def staff() -> httpx.Response:
+            page = await counter.get(f"{path}/staff")
+            fields = dict(re.findall(r'name="(csrf|action|expect)" value="([^"]+)"', page.text))
+            return await counter.post(f"{path}/staff", data={**fields, "password": "4321"})
+
+        assert (await staff()).status_code == 303
+        refused = await staff()
+        assert refused.status_code == 409
+        assert "limit of stamps per day has been reached" in refused.text
+        assert await api.count(stamp_idx) == 1
+
+        api.clock.advance(days=1)
+        assert (await staff()).status_code == 303  # fills the card
+        assert (await staff()).status_code == 303  # redeems it: the next card is issued
+        page = await counter.get(path)
+        nxt = re.search(
+            r'<a class="button primary" href="(/s/[^"]+)">Open your next card</a>', page.text
+        )
+        assert nxt and nxt.group(1) != path
+        renewed = await counter.get(nxt.group(1))
+        assert renewed.status_code == 200 and 'class="count-now">0<' in renewed.text
