@@ -48,7 +48,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
+	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
 	$(BIN)/lint-imports
 
 format: $(INSTALLED)

@@ -53,7 +53,6 @@ from harness import (
     fetch_int,
     free_port,
     full_server,
-    measure,
     migrate,
     postgres_database,
     server_env,
@@ -63,6 +62,7 @@ from harness import (
     via_socket,
     wait_ready,
 )
+from load import measure
 from report import Report
 from seed import Shape, seed_stamps, valid_dates
 

@@ -109,6 +109,9 @@ def suite_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit": "off",
         "webhook_allow_private": True,
         "dispatcher_enabled": False,
+        # Every request looks its key up, so a test that revokes a key sees it
+        # refused at once; the cache's own tests turn it on (tests/test_key_cache.py).
+        "key_cache": False,
         **overrides,
     }
     return Settings(database_url=database_url, **values)

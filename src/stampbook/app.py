@@ -17,13 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stampbook import __version__, jobs
-from stampbook.auth import admit
+from stampbook.auth import admit, watching
 from stampbook.cards.routes import router as cards_router
 from stampbook.codes.page_routes import router as codes_page_router
 from stampbook.codes.routes import router as codes_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.dashboard import routes as dashboard
 from stampbook.kit import logs
+from stampbook.kit.access import AccessLog, Observed, Observer, observe
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
@@ -47,6 +48,7 @@ def create_app(
     clock: Clock | None = None,
     background: bool = False,
     freeze_after_startup: bool = False,
+    access_log: bool = False,
 ) -> FastAPI:
     """Build an app for ``settings`` (read from the environment when omitted).
 
@@ -54,6 +56,8 @@ def create_app(
     and the webhook dispatcher when enabled); tests usually leave it off and
     drive those jobs directly. ``freeze_after_startup`` is for the server
     process only (``serve_app``): see ``_freeze_startup_objects``.
+    ``access_log`` writes one line per request (``kit/access.py``); ``serve``
+    turns it on unless ``STAMPBOOK_ACCESS_LOG`` is false.
     """
     settings = settings or Settings()
 
@@ -62,7 +66,10 @@ def create_app(
         runtime = Runtime.build(settings, clock=clock)
         app.state.runtime = runtime
         try:
-            async with jobs.running(runtime) if background else contextlib.nullcontext():
+            async with (
+                watching(runtime),
+                jobs.running(runtime) if background else contextlib.nullcontext(),
+            ):
                 if freeze_after_startup:
                     _freeze_startup_objects()
                 yield
@@ -85,7 +92,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    # The last added runs first: proxies' headers, then the RateLimit headers
+    # The last added runs first: the observers, proxies' headers, then the RateLimit headers
     # around the intake (so its refusals carry them too), then the routes.
     app.add_middleware(
         Intake,
@@ -101,6 +108,13 @@ def create_app(
         # uvicorn's own implementation; `stampbook serve` turns uvicorn's off, whose
         # default would trust 127.0.0.1 without being asked.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
+    # Outermost: times the whole request for the access log and any other
+    # per-request observer (``kit.access.observe``), one wrapper for all.
+    observers: list[Observer] = []
+    app.state.request_observers = observers
+    app.add_middleware(Observed, observers=observers)
+    if access_log:
+        observe(app.state, AccessLog(json=logs.uses_json(settings.log_format)))
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
@@ -220,4 +234,6 @@ def serve_app() -> FastAPI:
     startup heap frozen."""
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    return create_app(settings, background=True, freeze_after_startup=True)
+    return create_app(
+        settings, background=True, freeze_after_startup=True, access_log=settings.access_log
+    )

@@ -153,10 +153,19 @@ class Settings(BaseSettings):
     dispatcher_enabled: bool = Field(
         default=True, description="Run the webhook dispatcher inside `stampbook serve`."
     )
+    key_cache: bool = Field(
+        default=True,
+        description="Cache API-key lookups in each worker until a key or an account "
+        "changes: the database counts every change (migration 0005) and each worker "
+        "watches the count, so a revocation reaches every worker within a second "
+        "(stampbook/auth.py). Off looks every request up.",
+    )
     auth_cache_seconds: float = Field(
         default=0.0,
         ge=0,
-        description="Cache API-key lookups this long per worker; 0 checks every request.",
+        description="Also forget a cached key lookup after this long (0: only on a "
+        "change). With STAMPBOOK_KEY_CACHE off, a plain cache of this age, which a "
+        "revocation does not reach.",
     )
     max_body_bytes: int = Field(
         default=32 * 1024,
@@ -206,7 +215,10 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
-    access_log: bool = Field(default=True, description="Log every request (uvicorn's log).")
+    access_log: bool = Field(
+        default=True,
+        description="Log every request: method, path, status, duration (kit/access.py).",
+    )
 
     @field_validator("public_url")
     @classmethod

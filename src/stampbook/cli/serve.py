@@ -48,7 +48,9 @@ def serve(
         log_level=settings.log_level,
         log_config=None,
         loop="auto",
-        access_log=settings.access_log,
+        # The app writes the access log itself (kit/access.py), far cheaper
+        # than uvicorn's line through logging and structlog.
+        access_log=False,
         **connection_options(settings),
     )
 

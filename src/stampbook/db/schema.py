@@ -221,6 +221,17 @@ onsite_lockout = Table(
     Column("locked_until", DateTime, nullable=True),
 )
 
+# Counters of changes to what workers cache, one row per kind: database
+# triggers add one to ``credentials`` on any change to ``api_key`` or
+# ``account`` (migration 0005), and each worker's key cache watches it
+# (stampbook/auth.py).
+cache_generation = Table(
+    "cache_generation",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
 server_setting = Table(
     "server_setting",
     metadata,

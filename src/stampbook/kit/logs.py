@@ -6,8 +6,8 @@ out in one format.
 
 Some URL paths carry a secret: the customer's page is ``/s/<token>``, and
 anyone holding the token holds the card. Every line is written with those
-segments redacted (``redact_paths``), whichever logger wrote it: uvicorn's
-access log, an error's message, a traceback.
+segments redacted (``redact_paths``), whichever logger wrote it: the access
+log (``kit/access.py``, which redacts its own lines), an error's message, a traceback.
 """
 
 from __future__ import annotations
@@ -43,13 +43,18 @@ class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
         return redact_paths(super().format(record))
 
 
+def uses_json(fmt: str) -> bool:
+    """True when lines are JSON: ``fmt`` json, or auto with stderr not a terminal."""
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Route all logging through structlog's formatter; ``fmt`` is json, text or auto."""
     global _configured
     if _configured:
         return
     _configured = True
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    use_json = uses_json(fmt)
     shared: list[structlog.types.Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -71,9 +76,15 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # The app writes the access log itself (kit/access.py). uvicorn decides
+    # per connection whether to write its own line from whether this logger
+    # has a handler, its parents' included: none, and no propagation.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
 
 
 def _keep(

@@ -21,9 +21,12 @@ class Runtime:
     db: Database
     clock: Clock
     limiter: RateLimiter
-    key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # API-key lookups by key, and the watch that says when they are stale
+    # (stampbook/auth.py; the kit holds them without knowing their types).
+    key_cache: dict[str, Any] = field(default_factory=dict)
+    key_watch: Any = None
     # Key lookups under way, shared by the requests that wait for them.
-    key_lookups: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    key_lookups: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
     # /readyz: one database probe at a time (kit/readiness.py).
     probe: ReadinessProbe = field(default_factory=ReadinessProbe)
 

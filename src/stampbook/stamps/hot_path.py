@@ -153,6 +153,7 @@ _CLAIM_SQLITE = DriverStatement(idempotency.CLAIM["sqlite"])
 _INSERT_EVENT = DriverStatement(repo.INSERT_EVENT, name="Event")
 _ENQUEUE = DriverStatement(outbox.ENQUEUE)
 _VIEW_BY_IDX = DriverStatement(repo.VIEW_BY_IDX, name="StampView")
+_HAS_RECEIVER = DriverStatement(outbox.HAS_RECEIVER)
 
 
 class _NotChanged(Exception):
@@ -240,6 +241,10 @@ async def _change_sqlite(
     )
     event = await _INSERT_EVENT.first(conn, params)
     assert event is not None
+    # An account without an endpoint (most) gets no record rendered for nobody;
+    # asked inside this transaction, so an endpoint added before it counts.
+    if await _HAS_RECEIVER.first(conn, params) is None:
+        return
     for event_type in change.events_after(after):
         await _ENQUEUE.run(
             conn,

@@ -273,6 +273,20 @@ ENQUEUE = fan_out(
 )
 
 
+# Whether the account has an active endpoint at all: the SQLite add asks it
+# inside its write transaction (so it sees every endpoint committed before)
+# and renders no record when there is none. PostgreSQL's one statement needs
+# no such step: it renders a record only for each endpoint its SELECT joins.
+HAS_RECEIVER = (
+    select(webhook_endpoint.c.webhook_idx)
+    .where(
+        webhook_endpoint.c.account_idx == bindparam("p_account_idx"),
+        webhook_endpoint.c.active_yn == "Y",
+    )
+    .limit(1)
+)
+
+
 def message_prefix() -> str:
     """A fresh message-id prefix; each endpoint's message id is it plus the endpoint's idx."""
     return f"msg_{secrets.token_hex(12)}_"
