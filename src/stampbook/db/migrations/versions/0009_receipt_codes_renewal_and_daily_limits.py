@@ -1,7 +1,7 @@
 """receipt codes, the next cycle and daily limits
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0005, 0006
 Create Date: 2026-12-04 17:00:00
 
 - ``stamp_code``: single-use receipt and till codes, stored only as their
@@ -14,7 +14,9 @@ Create Date: 2026-12-04 17:00:00
 - ``stamp_event.code_idx``: the code a CODE change claimed.
 
 Every new column has a default (or is nullable), so existing rows need no
-rewrite; adding them is instant on PostgreSQL and SQLite alike.
+rewrite; adding them is instant on PostgreSQL and SQLite alike. The add now
+also sets ``day_ymd`` and ``day_adds``; neither is indexed, so PostgreSQL's
+HOT updates (0005's fill factor) still apply to it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from alembic import op
 from stampbook.db.sequences import sequence_kept
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+# Joins the two heads this branch sees (perf's 0005, dash-core's 0006); the
+# lead re-chains the line at merge.
+down_revision: str | tuple[str, ...] | None = ("0005", "0006")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
