@@ -9,10 +9,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
 
-$(INSTALLED): pyproject.toml
+## The SDK (clients/python) is its own distribution the server depends on: installed from
+## this checkout in the same pip call, never fetched by name from an index.
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -27,7 +29,7 @@ run: $(INSTALLED)
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
 
 ## make test: install what the tests need, then the whole suite on SQLite and PostgreSQL
-test: $(INSTALLED) browser
+test: $(INSTALLED) browser proxy-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make test-fast: the inner loop: SQLite only, no browser, no slow tests (seconds, not minutes)
@@ -44,16 +46,32 @@ browser:
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
+## Debian's nginx (nginx-light on Debian 12; plain nginx where there is no -light) runs deploy/nginx/stampbook.conf in tests/test_nginx_proxy.py, and
+## systemd-analyze checks deploy/systemd/ (neither is started as a service).
+.PHONY: proxy-tools
+proxy-tools:
+	@if [ ! -x /usr/sbin/nginx ] || ! command -v systemd-analyze >/dev/null 2>&1; then \
+	  echo "installing Debian's nginx and systemd-analyze for the deployment tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light systemd \
+	    || $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd; \
+	fi
+	@test -x /usr/sbin/nginx || { echo "nginx is required for the proxy tests" >&2; exit 1; }
+	@command -v systemd-analyze >/dev/null || { echo "systemd-analyze is required" >&2; exit 1; }
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
 	$(BIN)/lint-imports
+	$(BIN)/ruff check clients
+	$(BIN)/ruff format --check clients
 
 format: $(INSTALLED)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench clients
+	$(BIN)/ruff check --fix src tests bench clients
 
 check: lint test
 

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from packaging.requirements import Requirement
 
+from stampbook import client as compat_client
 from stampbook.app import create_app
-from stampbook.client import ApiError, AsyncStampClient, StampClient
 from stampbook.config import Settings
+from stampbook_client import ApiError, AsyncStampClient, StampClient
 from tests.conftest import Api, new_key
+
+CLIENT_DIR = Path(__file__).parent.parent / "clients" / "python"
 
 
 async def test_the_async_client_runs_the_whole_cycle(api: Api) -> None:
@@ -105,3 +113,25 @@ def test_the_sync_client_speaks_to_a_real_server(live_server: str, database_url:
     with StampClient(live_server, "sk_wrong") as stranger, pytest.raises(ApiError) as denied:
         stranger.list_cards()
     assert (denied.value.code, denied.value.http_status) == (1101, 401)
+
+
+def test_stampbook_client_is_the_sdk_package_reexported() -> None:
+    """Code written against ``stampbook.client`` gets the one SDK, not a copy."""
+    assert compat_client.StampClient is StampClient
+    assert compat_client.AsyncStampClient is AsyncStampClient
+    assert compat_client.ApiError is ApiError
+
+
+def test_the_sdk_is_a_distribution_of_its_own_needing_httpx_alone() -> None:
+    """clients/python declares httpx as its only dependency, and importing the SDK
+    loads neither the server nor any of the server's libraries."""
+    project = tomllib.loads((CLIENT_DIR / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "stampbook-client"
+    assert [Requirement(dep).name for dep in project["dependencies"]] == ["httpx"]
+    probe = "import sys, stampbook_client; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    for server_side in ("stampbook", "fastapi", "sqlalchemy", "pydantic", "starlette"):
+        assert f"'{server_side}'" not in loaded
+    assert "'httpx'" in loaded

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, func, insert, literal_column, select, table
+from sqlalchemy import delete, func, insert, literal_column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db import schema
@@ -307,3 +307,35 @@ def test_a_later_rebuild_of_a_table_keeps_its_counter(tmp_path: Any) -> None:
         return int(created.scalar_one())
 
     assert run(in_database(url, new_stamp)) == 3
+
+
+@pytest.fixture(params=DATABASES)
+def migrated_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of its own, migrated to head."""
+    with scratch_database(request.param, POSTGRES_ADMIN_URL) as url:
+        yield url
+
+
+def test_upgrading_an_upgraded_database_again_changes_nothing(migrated_url: str) -> None:
+    """docs/deploy.md tells operators to run `stampbook db upgrade` before every
+    release starts, so it must be safe on a database already at head: no
+    revision moves, no row changes, and the schema still matches schema.py."""
+
+    async def fill(conn: AsyncConnection) -> None:
+        for name in ALL_TABLES:
+            await conn.execute(_insert_columns(name, 1))
+
+    async def state(conn: AsyncConnection) -> tuple[Any, Any, Any]:
+        revision = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        differences = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), schema.metadata)
+        )
+        return revision, await every_row(conn), differences
+
+    run(in_database(migrated_url, fill))
+    before = run(in_database(migrated_url, state))
+    upgrade(migrated_url)
+    upgrade(migrated_url)
+    after = run(in_database(migrated_url, state))
+    assert after == before
+    assert before[2] == [] and len(before[0]) == 1

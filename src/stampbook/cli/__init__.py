@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, receipt codes, webhooks, housekeeping, demo.
+stamps, receipt codes, webhooks, housekeeping, demo, backup.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -16,6 +16,7 @@ import typer
 from stampbook.cli import (
     account,
     apikey,
+    backup,
     card,
     code,
     db,
@@ -36,6 +37,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.add_typer(db.app, name="db")
+app.command("backup")(backup.backup)
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
