@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale clean
+.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale bench-dashboard clean
 
 ## The SDK (clients/python) is its own distribution the server depends on: installed from
 ## this checkout in the same pip call, never fetched by name from an index.
@@ -64,7 +64,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/seed.py bench/sink.py
+	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/dashboard_scale.py bench/seed.py bench/sink.py
 	$(BIN)/lint-imports
 	$(BIN)/ruff check clients
 	$(BIN)/ruff format --check clients
@@ -83,6 +83,10 @@ bench: $(INSTALLED) wrk
 ## make bench-scale: only the scale scenario (1,000,000 stamps on PostgreSQL, 200,000 on SQLite)
 bench-scale: $(INSTALLED) wrk
 	$(BIN)/python bench/run.py --scale-only
+
+## make bench-dashboard: only the dashboard at scale (#14: overview < 300 ms, search < 100 ms)
+bench-dashboard: $(INSTALLED)
+	$(BIN)/python bench/run.py --dashboard-only
 
 ## make bench-quick: the same load table and targets on a short run (under a minute), no scale
 bench-quick: $(INSTALLED) wrk

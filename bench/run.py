@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+import dashboard_scale
 import report as table
 import scale
 from harness import (
@@ -187,10 +188,15 @@ def main() -> int:
         "--scale-stamps", type=int, help="large database's stamps (default 1,000,000 / 200,000)"
     )
     parser.add_argument(
+        "--dashboard-only", action="store_true", help="only the dashboard at scale (#14)"
+    )
+    parser.add_argument(
         "--revision", default="head", help="migrate to this revision (before/after a migration)"
     )
     args = parser.parse_args()
     MIGRATION["revision"] = args.revision
+    if args.dashboard_only:
+        return dashboard(args.only)
     profile = QUICK if args.quick else FULL
     if shutil.which("wrk") is None:
         print("wrk is required (apt-get install wrk, or `make bench` installs it)", file=sys.stderr)
@@ -239,7 +245,22 @@ def main() -> int:
             raise
         finally:
             procs.stop_all()
-    return 0 if table.print_report(report, profile) else 1
+    met = table.print_report(report, profile)
+    if not (args.quick or args.no_scale or args.scale_only):
+        met = dashboard(args.only) == 0 and met
+    return 0 if met else 1
+
+
+def dashboard(only: str | None) -> int:
+    """The dashboard-at-scale scenario (bench/dashboard_scale.py) on each database."""
+    cases: list[dashboard_scale.Case] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="stampbook-dashboard-") as tmp:
+        for database in [only] if only else ["postgresql", "sqlite"]:
+            found, said = dashboard_scale.run(database, Path(tmp))
+            cases += found
+            notes += said
+    return 0 if dashboard_scale.print_table(cases, notes) else 1
 
 
 if __name__ == "__main__":

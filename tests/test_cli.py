@@ -86,6 +86,10 @@ def test_demo_prints_a_working_key_and_page_and_keeps_them(tmp_path: Path) -> No
     second = ok(url, "demo", cwd=tmp_path)
     key_line = next(line for line in first.splitlines() if "API key" in line)
     assert key_line in second  # the same demo, not a new one each run
+    # A dashboard owner, created once: the same sign-in printed on every run.
+    owner_line = next(line for line in first.splitlines() if "Dashboard" in line)
+    assert "/dashboard/" in owner_line and "owner@demo.example.com / " in owner_line
+    assert owner_line in second
     assert (tmp_path / ".stampbook-demo").stat().st_mode & 0o077 == 0
 
 

@@ -35,6 +35,7 @@ from stampbook.kit.runtime import Runtime
 from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
+from stampbook.stats.routes import router as stats_router
 from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
@@ -118,6 +119,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(stamps_router)
     app.include_router(cards_router)
+    app.include_router(stats_router)
     app.include_router(webhooks_router)
     app.include_router(codes_router)
     app.include_router(codes_page_router)

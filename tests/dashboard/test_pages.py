@@ -158,6 +158,8 @@ async def test_the_front_door_leads_to_customers_or_sign_in(
         assert (await b.get("/dashboard/")).headers["location"] == "/dashboard/login"
     async with browser(shop.staff) as b:
         assert (await b.get("/dashboard/")).headers["location"] == "/dashboard/customers"
+    async with browser(shop.owner) as b:
+        assert (await b.get("/dashboard/")).headers["location"] == "/dashboard/overview"
 
 
 async def test_htmx_is_served_from_our_origin_with_its_licence_beside_it(

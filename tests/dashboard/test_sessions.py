@@ -22,7 +22,7 @@ async def test_signing_in_sets_a_host_prefixed_httponly_lax_secure_cookie(
     async with browser() as b:
         response = await b.sign_in(shop.owner)
         assert response.status_code == 303
-        assert response.headers["location"] == "/dashboard/customers"
+        assert response.headers["location"] == "/dashboard/"
         cookie = next(
             value
             for name, value in response.headers.multi_items()

@@ -46,7 +46,7 @@ async def test_staff_add_until_complete_and_redeem_writes_the_ledger_with_who(
     stamp_idx = await shop.api.stamp(card_idx)
     page = f"/dashboard/stamps/{stamp_idx}"
     async with subscribed(database_url, shop.api), browser(shop.staff) as b:
-        for n in range(3):
+        for _ in range(3):
             response = await b.post(f"{page}/add", form_from=page)
             assert response.status_code == 303
             assert response.headers["location"] == f"{page}?done=added"

@@ -9,7 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select, text
 
+from stampbook.db.schema import stamp
 from stampbook.kit.context import CallContext
 from stampbook.kit.db import Database
 from stampbook.kit.errors import StampbookError
@@ -162,3 +164,22 @@ def test_state_definitions_in_words() -> None:
     assert state(end=date(2026, 6, 14), used=True) == "expired"
     assert state(active=False, used=True) == "inactive"
     assert state(strt=date(2026, 6, 16)) == "inactive"
+
+
+async def test_postgresql_finds_a_fragment_through_the_trigram_index(database_url: str) -> None:
+    """The searched text is the very expression migration 0007 indexes: with
+    sequential scans discouraged, PostgreSQL's plan uses ix_stamp_search."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the trigram index is PostgreSQL's; SQLite scans")
+    query = select(stamp.c.stamp_idx).where(
+        search.searched_text().like(search.like_pattern("minji"), escape="\\")
+    )
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.write() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            compiled = query.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+            plan = (await conn.execute(text(f"EXPLAIN {compiled}"))).scalars().all()
+    finally:
+        await database.dispose()
+    assert any("ix_stamp_search" in line for line in plan), plan

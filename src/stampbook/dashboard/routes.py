@@ -12,6 +12,7 @@ from starlette.responses import Response
 from stampbook.dashboard import (
     card_pages,
     customers_pages,
+    overview_pages,
     owner_pages,
     signin_pages,
     stamp_actions,
@@ -23,6 +24,7 @@ from stampbook.dashboard.web import PREFIX, DashRoute, NotFound, static_files
 
 PAGES: list[ModuleType] = [
     signin_pages,
+    overview_pages,
     customers_pages,
     stamp_pages,
     stamp_actions,

@@ -21,15 +21,17 @@ from stampbook.page.web import raw_field, text_field
 
 router = APIRouter(route_class=DashRoute, include_in_schema=False, tags=["dashboard"])
 
-# Where a signed-in user lands first (the Overview, once it exists).
-HOME = f"{PREFIX}/customers"
+# Where a signed-in user lands: owners on the Overview; staff on Customers,
+# the counter's page (a customer found and stamped in three screens).
+HOME = {"owner": f"{PREFIX}/overview", "staff": f"{PREFIX}/customers"}
 
 
 def _next_page(value: str) -> str:
-    """Where to go after signing in: only a dashboard address of ours."""
+    """Where to go after signing in: only a dashboard address of ours (else the
+    front door, which knows the role)."""
     if value.startswith(f"{PREFIX}/") and not value.startswith("//") and "\\" not in value:
         return value
-    return HOME
+    return f"{PREFIX}/"
 
 
 @router.api_route(PREFIX, methods=["GET", "HEAD"])
@@ -37,7 +39,7 @@ def _next_page(value: str) -> str:
 async def home(request: Request) -> Response:
     """The dashboard's front door: the first section, or the sign-in page."""
     desk = await begin(request)
-    return desk.redirect(HOME if desk.user else f"{PREFIX}/login")
+    return desk.redirect(HOME[desk.user.role] if desk.user else f"{PREFIX}/login")
 
 
 @router.api_route(f"{PREFIX}/login", methods=["GET", "HEAD"])

@@ -11,14 +11,16 @@ from typing import Any
 
 from stampbook.dashboard.text_en import EN
 from stampbook.dashboard.text_ko import KO
+from stampbook.dashboard.text_stats import EN as STATS_EN
+from stampbook.dashboard.text_stats import KO as STATS_KO
 from stampbook.kit.i18n import phrase
 from stampbook.page.text import TEXT as PAGE_TEXT
 
 # The dashboard's own words, over the stamp page's (the customer's card drawn
 # in the dashboard, ``_card.html``, speaks the page's words).
 TEXT: dict[str, dict[str, str]] = {
-    "en": {**PAGE_TEXT["en"], **EN},
-    "ko": {**PAGE_TEXT["ko"], **KO},
+    "en": {**PAGE_TEXT["en"], **EN, **STATS_EN},
+    "ko": {**PAGE_TEXT["ko"], **KO, **STATS_KO},
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
@@ -28,6 +29,36 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 # it SQLite reuses the id of the newest row once deleted (max(rowid) + 1), and
 # a deleted stampIdx must never name another customer's card. PostgreSQL's
 # sequences never reuse one anyway. Migration 0002 converted older databases.
+
+# The customer search's text (stamps/search.py): the searched fields,
+# lower-cased, joined by a unit separator nobody types, so a search never
+# matches across two fields. Written as SQL with its constants inline, never
+# bound: migration 0007 indexes this very expression on PostgreSQL (a
+# trigram index), and a query's expression must equal it to use the index.
+# ``||``, not concat(): SQLite has no concat() before 3.44, and PostgreSQL's
+# is not immutable, so it could not be indexed.
+SEARCHED_COLUMNS = ("user_id", "user_nm", "user_phnno", "user_eml")
+SEARCH_SEPARATOR = "\x1f"
+SEARCHED_TEXT_SQL = "lower({})".format(
+    f" || '{SEARCH_SEPARATOR}' || ".join(f"coalesce(stamp.{name}, '')" for name in SEARCHED_COLUMNS)
+)
+
+# The same expression as PostgreSQL reads it back from the index (its casts
+# spelled out), for the comparison of this file with the migrated database.
+
+
+def _as_indexed() -> str:
+    def field(name: str) -> str:
+        return f"COALESCE({name}, ''::character varying)::text"
+
+    joined = field(SEARCHED_COLUMNS[0])
+    for name in SEARCHED_COLUMNS[1:]:
+        joined = f"(({joined} || '{SEARCH_SEPARATOR}'::text) || {field(name)})"
+    # Inside lower()'s own parentheses the outermost pair is left out.
+    return f"lower({joined[1:-1]})"
+
+
+SEARCHED_TEXT_AS_INDEXED = _as_indexed()
 
 metadata = MetaData(
     naming_convention={
@@ -157,6 +188,14 @@ stamp = Table(
     Index("ix_stamp_account", "account_idx", "stamp_idx"),
     Index("ix_stamp_account_active", "account_idx", "active_yn", "stamp_idx"),
     Index("ix_stamp_account_use", "account_idx", "use_yn", "stamp_idx"),
+    # The customer search's text (stamps/search.py), by trigram: PostgreSQL
+    # only (0007); SQLite scans.
+    Index(
+        "ix_stamp_search",
+        text(SEARCHED_TEXT_AS_INDEXED),
+        postgresql_using="gin",
+        postgresql_ops={"searched": "gin_trgm_ops"},
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -187,6 +226,17 @@ stamp_event = Table(
     # history: both equalities in one index, or SQLite scans the account (0004).
     Index("ix_stamp_event_stamp", "stamp_idx", "account_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
+    # a range of days, for the statistics, read from the index alone (0007).
+    Index(
+        "ix_stamp_event_account_time",
+        "account_idx",
+        "reg_ymdt",
+        "action",
+        "card_idx",
+        "stamps_before",
+        "stamps_after",
+        "stamp_idx",
+    ),
     sqlite_autoincrement=True,
 )
 

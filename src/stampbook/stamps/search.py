@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Row, and_, bindparam, func, not_, or_
+from sqlalchemy import Row, and_, bindparam, literal_column, not_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from stampbook.db.schema import stamp
+from stampbook.db.schema import SEARCH_SEPARATOR, SEARCHED_COLUMNS, SEARCHED_TEXT_SQL, stamp
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.params import decode_cursor, encode_cursor
@@ -43,11 +43,8 @@ from stampbook.stamps.repository import _VIEW_SELECT, _usable_today
 CustomerState = Literal["active", "complete", "redeemed", "expired", "inactive"]
 STATES: tuple[CustomerState, ...] = get_args(CustomerState)
 
-# The fields a search text is matched against, in the order the page shows them.
-SEARCHED_COLUMNS = ("user_id", "user_nm", "user_phnno", "user_eml")
-# Between the fields in the searched text, so that a text never matches across
-# two of them; a unit separator nobody types (``search`` drops it from texts).
-FIELD_SEPARATOR = "\x1f"
+# A unit separator nobody types: ``search`` drops it from texts.
+FIELD_SEPARATOR = SEARCH_SEPARATOR
 MAX_QUERY_LENGTH = 100
 _LIKE_ESCAPE = "\\"
 
@@ -84,23 +81,19 @@ STATE_SQL = _state_sql(bindparam("p_today"))
 
 def searched_text() -> ColumnElement[str]:
     """The one text a search looks in: the searched fields, lower-cased, joined
-    by ``FIELD_SEPARATOR``. Migration 0007 indexes exactly this expression
-    (a trigram index on PostgreSQL), so it must not change without it."""
-    parts: list[Any] = []
-    for name in SEARCHED_COLUMNS:
-        if parts:
-            parts.append(FIELD_SEPARATOR)
-        parts.append(func.coalesce(stamp.c[name], ""))
-    return func.lower(_joined(parts))
+    by ``FIELD_SEPARATOR`` (``db.schema.SEARCHED_TEXT_SQL``, which migration
+    0007 indexes by trigram on PostgreSQL)."""
+    return literal_column(SEARCHED_TEXT_SQL)
 
 
-def _joined(parts: list[Any]) -> ColumnElement[str]:
-    # ``||`` on both databases (SQLAlchemy's ``+`` on strings), not concat():
-    # SQLite has no concat() before 3.44.
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined.op("||")(part)
-    return joined  # type: ignore[no-any-return]
+def text_matches(dialect: str, pattern: str) -> ColumnElement[bool]:
+    """The search's condition for a LIKE ``pattern``. PostgreSQL matches the
+    indexed ``searched_text()``; SQLite, whose LIKE already ignores ASCII case
+    (and only ASCII case, as its ``lower`` does), matches each field in turn,
+    which saves building and lower-casing one text per stamp it scans."""
+    if dialect == "postgresql":
+        return searched_text().like(pattern, escape=_LIKE_ESCAPE)
+    return or_(*(stamp.c[name].like(pattern, escape=_LIKE_ESCAPE) for name in SEARCHED_COLUMNS))
 
 
 def like_pattern(text: str) -> str:
@@ -168,7 +161,7 @@ async def search(
     query = _VIEW_SELECT.where(stamp.c.account_idx == ctx.account_idx)
     needle = (text or "").replace(FIELD_SEPARATOR, "").strip()
     if needle:
-        query = query.where(searched_text().like(like_pattern(needle), escape=_LIKE_ESCAPE))
+        query = query.where(text_matches(conn.dialect.name, like_pattern(needle)))
     if card_idx is not None:
         query = query.where(stamp.c.card_idx == card_idx)
     if state is not None:

@@ -1,7 +1,7 @@
 """receipt codes, the next cycle and daily limits
 
 Revision ID: 0009
-Revises: 0005, 0006
+Revises: 0005, 0007
 Create Date: 2026-12-04 17:00:00
 
 - ``stamp_code``: single-use receipt and till codes, stored only as their
@@ -30,9 +30,9 @@ from alembic import op
 from stampbook.db.sequences import sequence_kept
 
 revision: str = "0009"
-# Joins the two heads this branch sees (perf's 0005, dash-core's 0006); the
+# Joins the two heads this branch sees (perf's 0005, dash-stats' 0007); the
 # lead re-chains the line at merge.
-down_revision: str | tuple[str, ...] | None = ("0005", "0006")
+down_revision: str | tuple[str, ...] | None = ("0005", "0007")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,249 @@
+"""The dashboard at scale: the 30-day overview and a customer search on one
+large account (issue #14's targets).
+
+One account in Asia/Seoul, 10 cards of 7 stamps, seeded with SQL:
+1,000,000 stamps and 10,000,000 ledger rows on PostgreSQL (``generate_series``),
+100,000 and 1,000,000 on SQLite (a recursive CTE). The stamps were issued
+evenly over the last 730 days; the ledger's rows are spread evenly over the
+same days in id order (as a live ledger is), each naming a pseudo-random
+stamp (k × 7919 mod stamps), in a repeating pattern of ten: a CREATE, seven
+ADDs (the seventh fills a card: a completion), a USE and a REMOVE. A
+30-day range therefore holds about 4 % of the ledger (410,000 rows on
+PostgreSQL). Stamps hold 0..7 stamps, one in five is redeemed, one in a
+thousand switched off; names, phones and emails are distinct per stamp.
+
+Measured in process, through the same service functions the Overview and
+Customers pages call (``stats.service.stats`` and ``stamps.search.search``),
+each case 3 times to warm up and then 15 times; the table shows the p50 and
+the slowest. Targets: the overview under 300 ms, a search under 100 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    ACCOUNT_SQL,
+    execute,
+    fetch_int,
+    migrate,
+    postgres_database,
+    server_env,
+    settle,
+    stampbook,
+)
+from stampbook.kit.context import CallContext, zone_for
+from stampbook.kit.db import Database
+from stampbook.stamps import search
+from stampbook.stats import service as stats
+
+SIZES = {"postgresql": (1_000_000, 10_000_000), "sqlite": (100_000, 1_000_000)}
+CARDS = 10
+MAX_STAMPS = 7
+SPAN_DAYS = 730
+ZONE = "Asia/Seoul"
+WARMUP, RUNS = 3, 15
+OVERVIEW_TARGET_MS, SEARCH_TARGET_MS = 300.0, 100.0
+BATCH = 1_000_000  # ledger rows per INSERT, so a long seeding shows progress
+
+ACTION = "CASE {k} % 10 WHEN 0 THEN 'CREATE' WHEN 8 THEN 'USE' WHEN 9 THEN 'REMOVE' ELSE 'ADD' END"
+BEFORE = "CASE WHEN {k} % 10 BETWEEN 1 AND 7 THEN {k} % 10 - 1 WHEN {k} % 10 = 0 THEN 0 ELSE 7 END"
+AFTER = "CASE WHEN {k} % 10 BETWEEN 1 AND 7 THEN {k} % 10 WHEN {k} % 10 = 9 THEN 6 ELSE {v} END"
+
+
+@dataclass
+class Case:
+    """One measured call: its name, kind (overview or search) and p50/max (ms)."""
+
+    database: str
+    name: str
+    kind: str
+    p50: float
+    slowest: float
+
+    @property
+    def target(self) -> float:
+        """The case's target in ms."""
+        return OVERVIEW_TARGET_MS if self.kind == "overview" else SEARCH_TARGET_MS
+
+    @property
+    def met(self) -> bool:
+        """True when the p50 is under the target."""
+        return self.p50 < self.target
+
+
+def _stamps_sql(kind: str, account: int, card0: int, stamps: int, start: str) -> str:
+    step = SPAN_DAYS * 86400 / stamps
+    if kind == "postgresql":
+        source = f"generate_series(1, {stamps}) AS s(g)"
+        pad = "lpad(((g * 7919) % 100000000)::text, 8, '0')"
+        moment = f"TIMESTAMP '{start}' + (g * {step}) * INTERVAL '1 second'"
+    else:
+        source = f"(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {stamps}) SELECT g FROM s)"  # noqa: E501
+        pad = "printf('%08d', (g * 7919) % 100000000)"
+        moment = (
+            f"datetime('{start}', '+' || CAST(g * {step} AS INTEGER) || ' seconds') || '.000000'"
+        )
+    return (
+        "INSERT INTO stamp (account_idx, card_idx, token, stamps, strt_ymd, end_ymd, active_yn,"
+        " use_yn, user_id, user_nm, user_phnno, user_eml, max_stamps, reg_ymdt, pin_failures)"
+        f" SELECT {account}, {card0} + g % {CARDS}, 'dash-' || g, g % 8, '2020-01-01',"
+        " '2099-12-31', CASE WHEN g % 1000 = 0 THEN 'N' ELSE 'Y' END,"
+        " CASE WHEN g % 5 = 0 THEN 'Y' ELSE 'N' END, 'U' || g, 'Customer ' || g,"
+        f" '010-' || {pad}, 'c' || g || '@example.test', {MAX_STAMPS}, {moment}, 0"
+        f" FROM {source}"
+    )
+
+
+def _events_sql(
+    kind: str, account: int, card0: int, first: int, stamps: int, rows: int, lo: int, hi: int,
+    start: str,
+) -> str:  # fmt: skip
+    step = SPAN_DAYS * 86400 / rows
+    g = f"((k * 7919) % {stamps} + 1)"
+    if kind == "postgresql":
+        source = f"generate_series({lo}::bigint, {hi - 1}) AS e(k)"
+        moment = f"TIMESTAMP '{start}' + (k * {step}) * INTERVAL '1 second'"
+    else:
+        source = f"(WITH RECURSIVE e(k) AS (SELECT {lo} UNION ALL SELECT k + 1 FROM e WHERE k < {hi - 1}) SELECT k FROM e)"  # noqa: E501
+        moment = (
+            f"datetime('{start}', '+' || CAST(k * {step} AS INTEGER) || ' seconds') || '.000000'"
+        )
+    return (
+        "INSERT INTO stamp_event (account_idx, stamp_idx, card_idx, action, stamps_before,"
+        " stamps_after, source, reg_ymdt)"
+        f" SELECT {account}, {first - 1} + {g}, {card0} + {g} % {CARDS},"
+        f" {ACTION.format(k='k')}, {BEFORE.format(k='k')}, {AFTER.format(k='k', v=7)},"
+        f" 'API', {moment} FROM {source}"
+    )
+
+
+def seed(kind: str, url: str) -> tuple[int, str]:
+    """Migrate and seed; returns the account and a note of what it took."""
+    env = server_env(url, "http://127.0.0.1:1")
+    migrate(env)
+    stampbook(env, "apikey", "create", "--account", "dashboard")
+    account = fetch_int(url, ACCOUNT_SQL.format(name="dashboard"))
+    execute(url, f"UPDATE account SET timezone = '{ZONE}' WHERE account_idx = {account}")
+    for n in range(CARDS):
+        execute(
+            url,
+            "INSERT INTO card (account_idx, card_nm, max_stamps, onsite_yn, min_interval_sec,"
+            f" reg_ymdt) VALUES ({account}, 'Card {n}', {MAX_STAMPS}, 'N', 0, CURRENT_TIMESTAMP)",
+        )
+    card0 = fetch_int(url, f"SELECT min(card_idx) FROM card WHERE account_idx = {account}")
+    stamps, rows = SIZES[kind]
+    start = (datetime.now(UTC) - timedelta(days=SPAN_DAYS)).strftime("%Y-%m-%d %H:%M:%S")
+    began = time.monotonic()
+    execute(url, _stamps_sql(kind, account, card0, stamps, start))
+    first = fetch_int(url, f"SELECT min(stamp_idx) FROM stamp WHERE account_idx = {account}")
+    for lo in range(0, rows, BATCH):
+        hi = min(rows, lo + BATCH)
+        execute(url, _events_sql(kind, account, card0, first, stamps, rows, lo, hi, start))
+        print(f"  {kind}: ledger rows {hi:,} of {rows:,}", flush=True)
+    seeded = time.monotonic() - began
+    settle(url)
+    if kind == "sqlite":
+        execute(url, "ANALYZE")
+    note = (
+        f"{kind}: {stamps:,} stamps and {rows:,} ledger rows seeded in {seeded:.0f} s,"
+        f" settled in {time.monotonic() - began - seeded:.0f} s"
+    )
+    print(f"  {note}", flush=True)
+    return account, note
+
+
+async def _timed(db: Database, call: Callable[[Any, CallContext], Awaitable[Any]],
+                 ctx: Callable[[], CallContext]) -> list[float]:  # fmt: skip
+    times = []
+    for n in range(WARMUP + RUNS):
+        began = time.perf_counter()
+        async with db.read() as conn:
+            await call(conn, ctx())
+        if n >= WARMUP:
+            times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def _cases(card0: int) -> dict[str, tuple[str, Callable[[Any, CallContext], Awaitable[Any]]]]:
+    def overview(card: int | None) -> Callable[[Any, CallContext], Awaitable[Any]]:
+        return lambda conn, ctx: stats.stats(conn, ctx, first=None, last=None, card_idx=card)
+
+    def find(**kwargs: Any) -> Callable[[Any, CallContext], Awaitable[Any]]:
+        return lambda conn, ctx: search.search(conn, ctx, **kwargs)
+
+    return {
+        "overview, 30 days": ("overview", overview(None)),
+        "overview, 30 days, one card": ("overview", overview(card0 + 3)),
+        "search name 'Customer 4242'": ("search", find(text="Customer 4242")),
+        "search phone '010-7712'": ("search", find(text="010-7712")),
+        "search email 'c31337@'": ("search", find(text="c31337@")),
+        "search 'customer' (every stamp)": ("search", find(text="customer")),
+        "search nothing, state complete": ("search", find(state="complete")),
+        "search 'u77', one card, active": (
+            "search",
+            find(text="u77", card_idx=card0 + 7, state="active"),
+        ),
+    }
+
+
+async def _measure(kind: str, url: str, account: int) -> list[Case]:
+    db = Database(url, pool_size=2)
+    card0 = fetch_int(url, f"SELECT min(card_idx) FROM card WHERE account_idx = {account}")
+
+    def ctx() -> CallContext:
+        return CallContext(account_idx=account, zone=zone_for(ZONE), now=datetime.now(UTC),
+                           public_url="http://127.0.0.1")  # fmt: skip
+
+    found = []
+    try:
+        for name, (what, call) in _cases(card0).items():
+            times = await _timed(db, call, ctx)
+            case = Case(kind, name, what, statistics.median(times), max(times))
+            print(f"  {kind:<10} {name:<36} p50 {case.p50:8.1f} ms  max {case.slowest:8.1f} ms"
+                  f"  (target {case.target:.0f})", flush=True)  # fmt: skip
+            found.append(case)
+    finally:
+        await db.dispose()
+    return found
+
+
+@contextlib.contextmanager
+def _database(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "postgresql":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp / 'dashboard-scale.db'}"
+
+
+def run(kind: str, tmp: Path) -> tuple[list[Case], list[str]]:
+    """Seed one database of ``kind`` and measure the dashboard's calls on it."""
+    print(f"{kind}: dashboard at scale (load average {os.getloadavg()[0]:.2f})", flush=True)
+    with _database(kind, tmp) as url:
+        account, note = seed(kind, url)
+        load = f"{kind}: load average {os.getloadavg()[0]:.2f} before measuring"
+        cases = asyncio.run(_measure(kind, url, account))
+    return cases, [note, load]
+
+
+def print_table(cases: list[Case], notes: list[str]) -> bool:
+    """The dashboard table; True when every case met its target."""
+    print("\nDashboard at scale (in process, p50 of 15 after 3 warm-up calls)")
+    for note in notes:
+        print(f"  {note}")
+    print(f"  {'database':<10} {'case':<36} {'p50 ms':>8} {'max ms':>8} {'target':>7}")
+    for case in cases:
+        mark = "ok" if case.met else "MISSED"
+        print(f"  {case.database:<10} {case.name:<36} {case.p50:8.1f} {case.slowest:8.1f}"
+              f" {case.target:7.0f} {mark}")  # fmt: skip
+    return all(case.met for case in cases)
