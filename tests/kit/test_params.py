@@ -89,6 +89,7 @@ INTEGER_QUERY_PARAMETERS = {
     ("GET", "code/get"): ("codeIdx",),
     ("GET", "code/list"): ("cardIdx", "limit"),
     ("DELETE", "code/delete"): ("codeIdx",),
+    ("GET", "stats"): ("cardIdx",),
 }
 # Endpoints taking an opaque cursor, which holds an integer inside.
 CURSOR_ENDPOINTS = (
