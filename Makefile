@@ -2,28 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# One stamp file per install flavour: `make run` installs the runtime
+# dependencies only; `make test` and `make lint` need the dev extra, so after a
+# `make run` they still install it (and a `make run` after them installs nothing new).
+RUNTIME := $(VENV)/.installed-runtime
+INSTALLED := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
+## The address printed in stamp page URLs and the demo: a phone on your network
+## needs your machine's LAN address, e.g. make run HOST=0.0.0.0 PUBLIC_URL=http://192.168.1.20:8000
+ifndef PUBLIC_URL
+PUBLIC_URL := $(or $(STAMPBOOK_PUBLIC_URL),http://$(HOST):$(PORT))
+endif
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale bench-dashboard clean
+.PHONY: run test test-fast install browser wrk lint format check bench bench-quick bench-scale bench-dashboard clean docs-assets
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
 
 ## The SDK (clients/python) is its own distribution the server depends on: installed from
 ## this checkout in the same pip call, never fetched by name from an index.
-$(INSTALLED): pyproject.toml clients/python/pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(RUNTIME): pyproject.toml clients/python/pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e ./clients/python -e .
+	@touch $(RUNTIME)
+
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e ./clients/python -e '.[dev]'
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
 
-## make run prints URLs for the address it serves on, unless STAMPBOOK_PUBLIC_URL says otherwise
-run: export STAMPBOOK_PUBLIC_URL ?= http://$(HOST):$(PORT)
+run: export STAMPBOOK_PUBLIC_URL = $(PUBLIC_URL)
 
-## make run: install, migrate the SQLite default, print the demo key and URLs, serve on :8000
-run: $(INSTALLED)
+## make run: install (runtime only), migrate the SQLite default, print the demo key and URLs, serve on :8000
+run: $(RUNTIME)
+	@case "$(PUBLIC_URL)" in *//0.0.0.0[:/]*|*//0.0.0.0) \
+	  echo "note: $(PUBLIC_URL) is no address a phone can open; add PUBLIC_URL=http://<this machine's LAN address>:$(PORT)" >&2;; esac
 	$(BIN)/stampbook db upgrade
 	$(BIN)/stampbook demo
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
@@ -64,7 +80,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/dashboard_scale.py bench/seed.py bench/sink.py
+	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/dashboard_scale.py bench/seed.py bench/sink.py bench/import_rows.py
 	$(BIN)/lint-imports
 	$(BIN)/ruff check clients
 	$(BIN)/ruff format --check clients
@@ -100,6 +116,24 @@ wrk:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; \
 	fi
 	@command -v wrk >/dev/null 2>&1 || { echo "wrk is required for the benchmarks" >&2; exit 1; }
+
+## make docs-assets: fetch the pinned Swagger UI and ReDoc from the npm registry again
+## (npm pack) into src/stampbook/kit/docs_assets; the files are committed, so only to update
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
+DOCS_ASSETS := src/stampbook/kit/docs_assets
+docs-assets:
+	@tmp=$$(mktemp -d) && cd $$tmp && \
+	  npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION) >/dev/null && \
+	  mkdir swagger redoc && tar xzf swagger-ui-dist-*.tgz -C swagger && tar xzf redoc-*.tgz -C redoc && \
+	  cd $(CURDIR) && \
+	  cp $$tmp/swagger/package/swagger-ui-bundle.js $$tmp/swagger/package/swagger-ui.css \
+	     $$tmp/swagger/package/favicon-32x32.png $$tmp/swagger/package/swagger-ui-bundle.js.LICENSE.txt $(DOCS_ASSETS)/ && \
+	  cp $$tmp/swagger/package/LICENSE $(DOCS_ASSETS)/LICENSE.swagger-ui && \
+	  cp $$tmp/swagger/package/NOTICE $(DOCS_ASSETS)/NOTICE.swagger-ui && \
+	  cp $$tmp/redoc/package/bundles/redoc.standalone.js $$tmp/redoc/package/bundles/redoc.standalone.js.LICENSE.txt $(DOCS_ASSETS)/ && \
+	  cp $$tmp/redoc/package/LICENSE $(DOCS_ASSETS)/LICENSE.redoc && \
+	  rm -rf $$tmp && cd $(DOCS_ASSETS) && sha256sum -- *.js *.css *.png LICENSE.* NOTICE.*
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/artifacts

@@ -11,8 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -23,7 +25,7 @@ from stampbook.codes.page_routes import router as codes_page_router
 from stampbook.codes.routes import router as codes_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.dashboard import routes as dashboard
-from stampbook.kit import logs
+from stampbook.kit import expectations, logs, metrics
 from stampbook.kit.access import AccessLog, Observed, Observer, observe
 from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
 from stampbook.kit.clock import Clock
@@ -36,6 +38,7 @@ from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.stats.routes import router as stats_router
+from stampbook.webhooks import service as webhook_service
 from stampbook.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("stampbook")
@@ -76,6 +79,7 @@ def create_app(
                 yield
         finally:
             await runtime.close()
+            metrics.worker_exiting()
 
     app = FastAPI(
         title="Stampbook",
@@ -109,9 +113,10 @@ def create_app(
         # uvicorn's own implementation; `stampbook serve` turns uvicorn's off, whose
         # default would trust 127.0.0.1 without being asked.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
-    # Outermost: times the whole request for the access log and any other
-    # per-request observer (``kit.access.observe``), one wrapper for all.
-    observers: list[Observer] = []
+    # Outermost: times the whole request, those refused before routing too,
+    # for every per-request observer (``kit.access.observe``): the metrics'
+    # counts and, under ``serve``, the access log. One wrapper for all.
+    observers: list[Observer] = [metrics.observe_request]
     app.state.request_observers = observers
     app.add_middleware(Observed, observers=observers)
     if access_log:
@@ -130,8 +135,43 @@ def create_app(
     for router in dashboard.routers():
         app.include_router(router)
     _install_health(app)
+    _install_front_door(app)
+    _install_metrics(app)
     install_docs(app, api_prefix=API_PREFIX)
+    _install_trailing_slash_refusal(app)
     return app
+
+
+def _install_trailing_slash_refusal(app: FastAPI) -> None:
+    """``/api/…/add/`` is 1003, the envelope, not Starlette's 307 to ``…/add``
+    with an empty body. Only paths ending in a slash match, and no API route
+    does, so every real route (and its 405 for a wrong verb) is untouched; the
+    pages keep the router's redirects."""
+
+    async def no_such_endpoint(request: Request) -> Response:
+        raise StarletteHTTPException(404)
+
+    app.router.routes.append(
+        _SlashedPath(
+            API_PREFIX + "{rest:path}/",
+            no_such_endpoint,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            include_in_schema=False,
+        )
+    )
+
+
+class _SlashedPath(Route):
+    """A route for paths the client sent with a trailing slash. The router,
+    finding no route for ``/api/x``, probes ``/api/x/`` to offer a redirect:
+    that probe changes ``path`` but not ``raw_path``, so it never matches here."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """Starlette's match, for requests whose own path ends in a slash."""
+        raw = scope.get("raw_path")
+        if isinstance(raw, bytes) and not raw.endswith(b"/"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def _freeze_startup_objects() -> None:
@@ -165,15 +205,77 @@ def _install_health(app: FastAPI) -> None:
         return JSONResponse(body, status)
 
 
-def _validation_code(errors: list[Any]) -> tuple[Code, str | None]:
-    """Map pydantic's first complaint to 1002 (body not an object) or 1001 naming the field."""
-    first = errors[0] if errors else {}
+DASHBOARD_PATH = "/dashboard/"
+
+
+def _install_front_door(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def front_door(request: Request) -> Response:
+        """A browser is led to the dashboard, or to the API reference while no
+        dashboard is mounted; an API client gets the envelope (1003) as before."""
+        if "text/html" not in request.headers.get("accept", ""):
+            raise StarletteHTTPException(404)
+        dashboard = any(
+            str(getattr(route, "path", "")).startswith(DASHBOARD_PATH.rstrip("/"))
+            for route in request.app.routes
+        )
+        return RedirectResponse(DASHBOARD_PATH if dashboard else "/docs", status_code=303)
+
+
+def _install_metrics(app: FastAPI) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_text(request: Request) -> Response:
+        """Prometheus text format: to loopback clients, or with the metrics token."""
+        runtime: Runtime = request.app.state.runtime
+        token = runtime.settings.metrics_token
+        if not metrics.may_scrape(request.scope, request.headers.get("authorization"), token):
+            headers = {"WWW-Authenticate": "Bearer"} if token else None
+            raise StampbookError(Code.FORBIDDEN, headers=headers)
+        metrics.sample_pools(runtime.db.pool_use())
+        scraped = []
+        try:
+            async with runtime.db.read() as conn:
+                depth = await webhook_service.queue_depth(conn)
+            scraped.append(
+                metrics.gauge(
+                    "stampbook_webhook_queue_depth",
+                    "Webhook messages waiting to be delivered (pending), server-wide.",
+                    depth,
+                )
+            )
+        except StampbookError:
+            pass  # the database is down: the rest still answers (and says so in refusals)
+        return Response(metrics.exposition(scraped), media_type=metrics.CONTENT_TYPE)
+
+
+def _validation_refusal(request: Request, errors: list[Any]) -> StampbookError:
+    """Pydantic's first complaint as the envelope's error: 1002 when the body is
+    not a JSON object, else 1001 naming the field and, when the document
+    knows, what it expects (an unknown field is said to be unknown)."""
+    # An unknown field answers first: it is most often the misspelling of the
+    # field that is then missing ("stampz" for "stamps").
+    unknown = [error for error in errors if error.get("type") == "extra_forbidden"]
+    first = (unknown or errors or [{}])[0]
     loc = tuple(first.get("loc", ()))
     kind = first.get("type", "")
     if kind == "json_invalid" or (loc == ("body",)):
-        return Code.MALFORMED_BODY, None
+        return StampbookError(Code.MALFORMED_BODY)
     names = [part for part in loc[1:] if isinstance(part, str)]
-    return Code.INVALID_PARAMETER, names[0] if names else (str(loc[-1]) if loc else None)
+    param = names[0] if names else (str(loc[-1]) if loc else None)
+    if kind == "extra_forbidden":
+        return StampbookError(Code.INVALID_PARAMETER, param=param, expected=expectations.UNKNOWN)
+    route = request.scope.get("route")
+    schema = None
+    if param is not None and loc and isinstance(route, APIRoute):
+        schema = expectations.field_schema(
+            request.app.openapi(),
+            path=route.path_format,
+            method=request.method,
+            location=str(loc[0]),
+            name=param,
+        )
+    expected = expectations.expectation(schema) if schema is not None else None
+    return StampbookError(Code.INVALID_PARAMETER, param=param, expected=expected)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -183,8 +285,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
-        code, param = _validation_code(list(exc.errors()))
-        return code_response(code, language_of(request), param=param)
+        refusal = _validation_refusal(request, list(exc.errors()))
+        return error_response(refusal, language_of(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:

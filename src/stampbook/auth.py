@@ -157,14 +157,19 @@ class KeyWatch:
                 async with self._reader() as read:
                     while True:
                         began = time.monotonic()
-                        generation = await asyncio.wait_for(read(), TRUST_SECONDS)
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for
+                        # may swallow a cancellation that meets a finished read,
+                        # and the app's shutdown would wait for this task forever.
+                        async with asyncio.timeout(TRUST_SECONDS):
+                            generation = await read()
                         if generation != self.generation:
                             self.generation = generation
                             self.runtime.key_cache.clear()
                         self._read_began = began
                         self._wake.clear()
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                            async with asyncio.timeout(POLL_SECONDS):
+                                await self._wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the cache goes untrusted by itself; try again

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="Default zone for 'today' in date rules.")
     redis_url: str | None = Field(default=None, description="Shared rate-limit storage.")
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Lets a client that is not on loopback read /metrics with "
+        "'Authorization: Bearer <token>'; unset, only loopback clients may.",
+    )
     redis_prefix: str = Field(
         default="stampbook",
         min_length=1,

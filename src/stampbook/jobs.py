@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from stampbook.config import Settings
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
@@ -27,11 +27,12 @@ log = logging.getLogger("stampbook")
 
 BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
+PUBLISH_METRICS_EVERY_SECONDS = 1.0
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever]
+    jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     return jobs
@@ -85,3 +86,13 @@ async def housekeeping_forever(runtime: Runtime) -> None:
         except Exception:
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def publish_metrics_forever(runtime: Runtime) -> None:
+    """Every second, publish this worker's counts and its database pools' use
+    for /metrics: a scrape is answered by one worker, which reads the others'
+    values as they last published them."""
+    while True:
+        metrics.flush()
+        metrics.sample_pools(runtime.db.pool_use())
+        await asyncio.sleep(PUBLISH_METRICS_EVERY_SECONDS)

@@ -1,9 +1,10 @@
-"""The base of every request body: unknown fields ignored, unstorable text refused
+"""The base of every request body: unknown fields refused, unstorable text refused
 naming its field, and only the fields sent counted in a fingerprint."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.schemas import WireModel, storable_text
@@ -22,9 +23,16 @@ def test_storable_text_refuses_nul_and_lone_surrogates() -> None:
     assert not storable_text("\ud800")
 
 
-def test_unknown_fields_are_ignored_and_only_sent_fields_are_fingerprinted() -> None:
-    body = Greeting.model_validate({"text": "hi", "extra": 1})
-    assert body.sent() == {"text": "hi"}
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Greeting.model_validate({"text": "hi", "extra": 1})
+    assert [(e["type"], e["loc"]) for e in refused.value.errors()] == [
+        ("extra_forbidden", ("extra",))
+    ]
+
+
+def test_only_sent_fields_are_fingerprinted() -> None:
+    assert Greeting.model_validate({"text": "hi"}).sent() == {"text": "hi"}
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\udfff"])

@@ -68,10 +68,15 @@ async def _existing(
     return row
 
 
-async def create(conn: AsyncConnection, ctx: CallContext, body: CreateCard) -> int:
-    """Define a card; returns the new cardIdx."""
+async def create(
+    conn: AsyncConnection, ctx: CallContext, body: CreateCard, *, card_idx: int | None = None
+) -> int:
+    """Define a card; returns the new cardIdx (``card_idx`` when given: an import
+    keeping the hosted service's numbers, which checked that it is free)."""
     _require_password(body.onsiteYn, body.onsitePwd)
     values = {column: getattr(body, field) for field, column in _COLUMNS.items()}
+    if card_idx is not None:
+        values["card_idx"] = card_idx
     return await repo.insert_card(
         conn, {**values, "account_idx": ctx.account_idx, "reg_ymdt": ctx.now_naive}
     )

@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, receipt codes, webhooks, housekeeping, demo, backup.
+stamps, receipt codes, webhooks, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -24,6 +24,7 @@ from stampbook.cli import (
     housekeeping,
     serve,
     stamp,
+    transfer,
     user,
     webhook,
 )
@@ -36,6 +37,8 @@ app.command("purge")(housekeeping.purge_everything)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
+app.command("import")(transfer.import_file)
+app.command("export")(transfer.export_file)
 app.add_typer(db.app, name="db")
 app.command("backup")(backup.backup)
 app.add_typer(apikey.app, name="apikey")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 from datetime import timedelta
 from typing import Annotated
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from stampbook.cli.shared import load_settings, redacted
-from stampbook.kit import logs
+from stampbook.kit import logs, metrics
 from stampbook.kit.connections import connection_options
 from stampbook.kit.db import Database
 from stampbook.webhooks.dispatcher import DEFAULT_BATCH_SIZE, DEFAULT_POLL_SECONDS, Dispatcher
@@ -39,20 +40,29 @@ def serve(
         f"Stampbook on http://{host}:{port} ({workers} worker(s)), "
         f"database {redacted(settings.database_url)}"
     )
-    uvicorn.run(
-        "stampbook.app:serve_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=None,
-        loop="auto",
-        # The app writes the access log itself (kit/access.py), far cheaper
-        # than uvicorn's line through logging and structlog.
-        access_log=False,
-        **connection_options(settings),
-    )
+    # Each worker keeps its metrics in this directory, so that /metrics answered
+    # by any of them sums them all (kit/metrics.py); the workers are started
+    # fresh by uvicorn and read the variable when they import prometheus_client.
+    given = os.environ.get(metrics.MULTIPROC_DIR_ENV)
+    os.environ[metrics.MULTIPROC_DIR_ENV] = metrics.prepare_directory(given)
+    try:
+        uvicorn.run(
+            "stampbook.app:serve_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=None,
+            loop="auto",
+            # The app writes the access log itself (kit/access.py), far cheaper
+            # than uvicorn's line through logging and structlog.
+            access_log=False,
+            **connection_options(settings),
+        )
+    finally:
+        if given is None:
+            shutil.rmtree(os.environ.pop(metrics.MULTIPROC_DIR_ENV), ignore_errors=True)
 
 
 def worker(

@@ -32,6 +32,24 @@ def refuse(exc: StampbookError) -> NoReturn:
     raise typer.Exit(1) from exc
 
 
+def run_with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
+    """Run ``work`` with a handle on the configured database, for a service that
+    owns its transactions (an import, an export)."""
+    current = load_settings()
+
+    async def runner() -> T:
+        database = Database(current.database_url, pool_size=2)
+        try:
+            return await work(database, current)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(runner())
+    except StampbookError as exc:
+        refuse(exc)
+
+
 def run_db(work: Callable[[AsyncConnection, Settings], Awaitable[T]]) -> T:
     """Run ``work`` in one write transaction on the configured database."""
     current = load_settings()

@@ -1,4 +1,5 @@
-"""SQLite's AUTOINCREMENT counters (``sqlite_sequence``), for migrations.
+"""SQLite's AUTOINCREMENT counters (``sqlite_sequence``), for migrations, and
+``keep_ids_above`` for rows inserted with ids of their own (on both databases).
 
 A batch-mode migration rebuilds a table by copying it and dropping the
 original, and dropping an AUTOINCREMENT table drops its counter too: the copy
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alembic import op
+from sqlalchemy import cast, func, select
+from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.engine import Connection
 
 
@@ -42,3 +45,20 @@ def sequence_kept(table: str) -> Iterator[None]:
     yield
     if seq:
         raise_sequence(bind, table, int(seq))
+
+
+def keep_ids_above(bind: Connection, table: str, column: str, floor: int) -> None:
+    """Make the next generated ``column`` of ``table`` exceed ``floor`` on either
+    database (never lower it): rows inserted with ids of their own (an import)
+    must not be followed by a generated id that is already taken.
+
+    SQLite: the AUTOINCREMENT counter (which an explicit id above it already
+    raises; this makes it certain). PostgreSQL: ``setval`` on the column's
+    sequence, which takes effect at once, whatever becomes of the transaction.
+    """
+    if bind.dialect.name == "sqlite":
+        raise_sequence(bind, table, floor)
+        return
+    sequence = cast(func.pg_get_serial_sequence(table, column), REGCLASS)
+    current = func.coalesce(func.pg_sequence_last_value(sequence), 0)
+    bind.execute(select(func.setval(sequence, func.greatest(floor, current))))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
-from stampbook.kit import idempotency
+from stampbook.kit import idempotency, metrics
 from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.db import Database
 from stampbook.kit.envelope import error_body, ok
@@ -158,6 +158,7 @@ class Call:
                     replay = await idempotency.stored(
                         conn, account_idx=account_idx, key=key, fingerprint=fingerprint
                     )
+                    metrics.IDEMPOTENT_REPLAYS.inc()
                     return Response(
                         replay.body,
                         status_code=replay.status_code,
@@ -196,7 +197,11 @@ async def authenticate(request: Request) -> Call:
     for name, value in request.query_params.multi_items():
         if not storable_text(value):
             # A %00 would reach PostgreSQL and fail there (a 500).
-            raise StampbookError(Code.INVALID_PARAMETER, param=name)
+            raise StampbookError(Code.INVALID_PARAMETER, param=name, expected=("storable", {}))
+    if request.method != "GET":
+        # A malformed key is refused (1303) before a route does anything on
+        # its own, such as resolving a webhook URL and refusing that instead.
+        idempotency.validate_key(request.headers.get(idempotency.HEADER))
     return Call(
         request=request, runtime=runtime_of(request), principal=principal, lang=language_of(request)
     )

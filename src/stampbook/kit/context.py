@@ -14,6 +14,7 @@ SOURCE_ONSITE = "ONSITE"
 SOURCE_CLI = "CLI"
 SOURCE_CODE = "CODE"
 SOURCE_DASHBOARD = "DASHBOARD"
+SOURCE_IMPORT = "IMPORT"  # stamps brought in by ``stampbook import``
 
 
 @lru_cache(maxsize=64)

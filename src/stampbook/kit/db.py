@@ -148,6 +148,15 @@ class Database:
             _configure_sqlite(driver_engine, inline=self._inline, busy_ms=self._busy_ms)
         self._drivers = DriverPool(driver_engine, min(hot_pool_size, pool_size))
 
+    def pool_use(self) -> dict[str, dict[str, int]]:
+        """Connections by pool (``write``, ``read`` on PostgreSQL, ``driver``)
+        and state (size, in_use, idle, waiting), for the metrics."""
+        use = {"write": _queue_pool_use(self.engine)}
+        if self._read_engine is not self.engine:
+            use["read"] = _queue_pool_use(self._read_engine)
+        use["driver"] = self._drivers.use()
+        return use
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
@@ -298,6 +307,17 @@ class Database:
         await self.engine.dispose()
         if self._read_engine is not self.engine:
             await self._read_engine.dispose()
+
+
+def _queue_pool_use(engine: AsyncEngine) -> dict[str, int]:
+    """A SQLAlchemy pool's use, as ``DriverPool.use`` reports its own (a pool
+    without those counts, e.g. an in-memory database's, reports none)."""
+    pool: Any = engine.pool
+    try:
+        in_use, idle, size = pool.checkedout(), pool.checkedin(), pool.size()
+    except AttributeError:
+        return {}
+    return {"size": size, "in_use": in_use, "idle": idle, "waiting": 0}
 
 
 def _postgres_connect_args(limits: DatabaseLimits) -> dict[str, Any]:

@@ -66,6 +66,16 @@ class DriverPool:
         # None: a slot freed by a dropped connection, already counted for us.
         return handed if handed is not None else await self._connect()
 
+    def use(self) -> dict[str, int]:
+        """Connections by state: the pool's size, lent, idle, and requests waiting."""
+        idle = len(self._idle)
+        return {
+            "size": self._size,
+            "in_use": self._open - idle,
+            "idle": idle,
+            "waiting": len(self._waiters),
+        }
+
     def release(self, pooled: PoolProxiedConnection) -> None:
         """Give a connection back: to the longest waiter, else to the idle ones."""
         if not self._hand_over(pooled):

@@ -8,6 +8,7 @@ import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
+from stampbook.kit import metrics
 from stampbook.kit.errors import Code, StampbookError
 
 OK_NULL_BODY = b'{"code":0,"message":"","result":null}'
@@ -41,7 +42,8 @@ def ok(result: Any = None) -> Response:
 
 
 def error_body(error: StampbookError, lang: str) -> bytes:
-    """The serialised envelope for a refusal, in ``lang``."""
+    """The serialised envelope for a refusal, in ``lang`` (counted, by code)."""
+    metrics.count_refusal(error.code)
     return orjson.dumps(envelope(error.code, error.message(lang), None))
 
 

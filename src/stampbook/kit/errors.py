@@ -274,8 +274,60 @@ CODES: dict[Code, CodeInfo] = {
 }
 
 
+# What a parameter refused with 1001 should have been, by kind: the message
+# then says it ("stampIdx must be a positive integer") instead of the bare
+# "Invalid parameter: stampIdx." ``kit/expectations.py`` chooses the kind and
+# its values from the field's OpenAPI schema, the one statement of the
+# constraint. Placeholders other than {param} are the schema's values.
+EXPECTATIONS: dict[str, tuple[str, str]] = {
+    "unknown": (
+        "Unknown parameter: {param}. Remove it; see the API reference for the fields.",
+        "알 수 없는 파라미터입니다: {param}. 이 필드를 빼고 보내세요.",
+    ),
+    "positive_integer": (
+        "Invalid parameter: {param} must be a positive integer.",
+        "잘못된 파라미터입니다: {param} 값은 양의 정수여야 합니다.",
+    ),
+    "integer_range": (
+        "Invalid parameter: {param} must be an integer from {minimum} to {maximum}.",
+        "잘못된 파라미터입니다: {param} 값은 {minimum}부터 {maximum}까지의 정수여야 합니다.",
+    ),
+    "date": (
+        "Invalid parameter: {param} must be a date as YYYY-MM-DD.",
+        "잘못된 파라미터입니다: {param} 값은 YYYY-MM-DD 형식의 날짜여야 합니다.",
+    ),
+    "choice": (
+        "Invalid parameter: {param} must be one of {choices}.",
+        "잘못된 파라미터입니다: {param} 값은 {choices} 중 하나여야 합니다.",
+    ),
+    "choices": (
+        "Invalid parameter: {param} must be a list of {min_items} to {max_items} of {choices}.",
+        "잘못된 파라미터입니다: {param} 값은 {choices} 중 {min_items}~{max_items}개의 목록이어야 "
+        "합니다.",
+    ),
+    "text": (
+        "Invalid parameter: {param} must be text of {min_length} to {max_length} characters.",
+        "잘못된 파라미터입니다: {param} 값은 {min_length}~{max_length}자의 문자열이어야 합니다.",
+    ),
+    "url": (
+        "Invalid parameter: {param} must be an http:// or https:// URL of at most "
+        "{max_length} characters.",
+        "잘못된 파라미터입니다: {param} 값은 {max_length}자 이하의 http:// 또는 https:// "
+        "URL이어야 합니다.",
+    ),
+    "storable": (
+        "Invalid parameter: {param} must not contain NUL characters or lone surrogates.",
+        "잘못된 파라미터입니다: {param} 값에 NUL 문자나 짝 없는 서로게이트가 있으면 안 됩니다.",
+    ),
+}
+
+
 class StampbookError(Exception):
-    """The one error type: raised anywhere, answered as the envelope by one handler."""
+    """The one error type: raised anywhere, answered as the envelope by one handler.
+
+    ``expected`` (1001 only) names an entry of ``EXPECTATIONS`` and its values,
+    so the message says what the parameter should have been.
+    """
 
     def __init__(
         self,
@@ -283,11 +335,13 @@ class StampbookError(Exception):
         *,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        expected: tuple[str, dict[str, object]] | None = None,
     ) -> None:
         super().__init__(f"{code.name}" + (f" ({param})" if param else ""))
         self.code = code
         self.param = param
         self.headers = headers or {}
+        self.expected = expected
 
     @property
     def http_status(self) -> int:
@@ -296,11 +350,22 @@ class StampbookError(Exception):
 
     def message(self, lang: str) -> str:
         """The human message in ``lang`` (``en`` or ``ko``)."""
-        return message_for(self.code, lang, param=self.param)
+        return message_for(self.code, lang, param=self.param, expected=self.expected)
 
 
-def message_for(code: Code, lang: str, *, param: str | None = None) -> str:
-    """The message of ``code`` in ``lang``, with ``{param}`` filled in."""
+def message_for(
+    code: Code,
+    lang: str,
+    *,
+    param: str | None = None,
+    expected: tuple[str, dict[str, object]] | None = None,
+) -> str:
+    """The message of ``code`` in ``lang``, with ``{param}`` filled in; for a
+    1001 with ``expected``, the sentence that says what was expected."""
+    if expected is not None and code is Code.INVALID_PARAMETER:
+        kind, values = expected
+        en, ko = EXPECTATIONS[kind]
+        return (ko if lang == "ko" else en).format(param=param or "?", **values)
     info = CODES[code]
     template = info.ko if lang == "ko" else info.en
     return template.format(param=param or "?") if "{param}" in template else template
@@ -314,6 +379,15 @@ def markdown_table() -> str:
     ]
     for code, info in CODES.items():
         lines.append(f"| {int(code)} | {info.http_status} | {code.name} | {info.en} | {info.ko} |")
+    lines += [
+        "",
+        "What a 1001 message says when the parameter's expected form is known:",
+        "",
+        "| kind | message (en) | message (ko) |",
+        "|---|---|---|",
+    ]
+    for kind, (en, ko) in EXPECTATIONS.items():
+        lines.append(f"| {kind} | {en} | {ko} |")
     return "\n".join(lines) + "\n"
 
 

@@ -82,6 +82,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     # The app writes the access log itself (kit/access.py). uvicorn decides
     # per connection whether to write its own line from whether this logger
     # has a handler, its parents' included: none, and no propagation.
+    # httpx logs every request it sends at info: a second line per webhook
+    # delivery, which the delivery log already records (webhooks/dispatcher.py).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     access.handlers[:] = []
     access.propagate = False

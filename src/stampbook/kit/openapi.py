@@ -3,6 +3,7 @@ for speed and field order; these describe them to clients and schemathesis)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI
@@ -14,8 +15,20 @@ from fastapi.openapi.docs import (
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
+from starlette.staticfiles import StaticFiles
+
+from stampbook.kit.params import MAX_ID
 
 ResultT = TypeVar("ResultT")
+DOCS_ASSETS = Path(__file__).parent / "docs_assets"
+# The reference pages may load nothing from another host. Both UIs start from
+# an inline script and draw icons from data: URIs; ReDoc's search runs in a
+# worker made from a blob.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+_HIDE_REDOC_LOGO = 'img[src^="https://cdn.redoc.ly/"] { display: none; }\n'
 
 
 class Envelope(BaseModel, Generic[ResultT]):
@@ -136,7 +149,41 @@ def document_conventions(document: dict[str, Any], *, api_prefix: str) -> dict[s
                 if write and status in ("200", "400", "404", "500", "503"):
                     # Any stored response can come back as a replay.
                     headers.update(_REPLAYED_HEADER)
+    _exact_integer_bounds(document)
     return document
+
+
+def _exact_integer_bounds(node: Any) -> None:
+    """Integer bounds as JSON Schema's integers, in place.
+
+    FastAPI's OpenAPI model holds ``minimum``/``maximum`` as floats, so 2^63 - 1
+    (``MAX_ID``) came out as 9.223372036854776e18, i.e. 2^63, one more than
+    the server accepts; and a query integer read through a BeforeValidator
+    (``kit.params.QueryIdx``) came out with pydantic's ``ge``/``le``, which
+    JSON Schema does not know, beside an ``anyOf`` when it is optional.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _exact_integer_bounds(item)
+        return
+    if not isinstance(node, dict):
+        return
+    targets = [node] if node.get("type") == "integer" else []
+    for branch in node.get("anyOf", []):
+        if isinstance(branch, dict) and branch.get("type") == "integer":
+            targets.append(branch)
+    for keyword, bound in (("ge", "minimum"), ("le", "maximum")):
+        if keyword in node and targets:
+            value = node.pop(keyword)
+            for target in targets:
+                target[bound] = value
+    for target in targets:
+        for bound in ("minimum", "maximum"):
+            value = target.get(bound)
+            if isinstance(value, float) and value.is_integer():
+                target[bound] = MAX_ID if value >= MAX_ID else int(value)
+    for child in node.values():
+        _exact_integer_bounds(child)
 
 
 def install_docs(
@@ -146,9 +193,11 @@ def install_docs(
     openapi_url: str = "/openapi.json",
     docs_url: str = "/docs",
     redoc_url: str = "/redoc",
+    assets_url: str = "/docs/assets",
 ) -> None:
     """Serve the OpenAPI document, Swagger UI and ReDoc the way FastAPI's own
-    defaults do, for an app built with ``openapi_url=None``.
+    defaults do, for an app built with ``openapi_url=None``, with their
+    scripts and styles from the vendored ``docs_assets`` under ``assets_url``.
 
     Called after the API routers are included, so these routes come last in
     the table that is tried in order. The document is generated once, with
@@ -180,24 +229,42 @@ def install_docs(
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         prefix = root_path(request)
-        return get_swagger_ui_html(
+        assets = prefix + assets_url
+        page = get_swagger_ui_html(
             openapi_url=prefix + openapi_url,
             title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
             oauth2_redirect_url=prefix + redirect_url if redirect_url else None,
             init_oauth=app.swagger_ui_init_oauth,
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
     async def swagger_ui_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
     async def redoc(request: Request) -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=root_path(request) + openapi_url, title=f"{app.title} - ReDoc"
+        assets = root_path(request) + assets_url
+        page = get_redoc_html(
+            openapi_url=root_path(request) + openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon-32x32.png",
+            with_google_fonts=False,
         )
+        # ReDoc's sidebar credit shows a logo from its CDN: the CSP keeps the
+        # browser from asking for it, and this rule from drawing a broken image.
+        html = bytes(page.body).decode().replace("</style>", _HIDE_REDOC_LOGO + "</style>", 1)
+        return HTMLResponse(html, headers={"Content-Security-Policy": DOCS_POLICY})
 
     app.add_route(openapi_url, openapi_document, include_in_schema=False)
     app.add_route(docs_url, swagger_ui, include_in_schema=False)
     if redirect_url:
         app.add_route(redirect_url, swagger_ui_redirect, include_in_schema=False)
     app.add_route(redoc_url, redoc, include_in_schema=False)
+    # Swagger UI and ReDoc from the package itself (kit/docs_assets/README.md):
+    # the reference works on a network that cannot reach a CDN.
+    app.mount(assets_url, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

@@ -27,10 +27,10 @@ def storable_text(value: str) -> bool:
 
 
 class WireModel(BaseModel):
-    """A request body named as on the wire. Unknown fields are ignored, as a
-    hosted-service client may send more."""
+    """A request body named as on the wire. An unknown field is refused (1001
+    naming it): ignored, a misspelt ``stampz`` would answer 0 and change nothing."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -39,8 +39,12 @@ class WireModel(BaseModel):
         surrogates): PostgreSQL would fail on it with a 500, SQLite would not."""
         if isinstance(data, dict):
             for name, value in data.items():
-                if name in cls.model_fields and isinstance(value, str) and not storable_text(value):
-                    raise StampbookError(Code.INVALID_PARAMETER, param=name)
+                # model_fields is looked up last: it costs more than the check
+                # itself (an import validates 100,000 rows through here).
+                if isinstance(value, str) and not storable_text(value) and name in cls.model_fields:
+                    raise StampbookError(
+                        Code.INVALID_PARAMETER, param=name, expected=("storable", {})
+                    )
         return data
 
     def sent(self) -> dict[str, object]:

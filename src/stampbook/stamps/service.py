@@ -18,6 +18,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.cards import repository as card_repo
+from stampbook.kit import metrics
 from stampbook.kit.call import ServiceCall
 from stampbook.kit.context import CallContext
 from stampbook.kit.db import Database
@@ -86,9 +87,9 @@ async def record(
     code_idx: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change
-    (``code_idx``: the receipt code it claimed; ``extra``: the webhooks' own
-    additions)."""
+    """Write the ledger row and the outbox messages of one accepted change, and
+    count it (``kit.metrics``: adds, removes, rewards redeemed); ``code_idx``
+    is the receipt code it claimed, ``extra`` the webhooks' own additions."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -109,6 +110,7 @@ async def record(
     await outbox.enqueue(
         conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx, extra=extra
     )
+    metrics.count_change(action)
     return event_idx
 
 
@@ -190,6 +192,7 @@ async def _at_once(
 ) -> ServiceCall | None:
     if await hot_path.try_change(db, ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint):
         ONE_STEP[change.action] += 1
+        metrics.count_change(change.action)  # committed, with no ledger call of ours
         return None
     return lambda conn, call_ctx: general(conn, call_ctx, stamp_idx=stamp_idx)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from stampbook.kit import metrics
 from stampbook.kit.clock import Clock, utc_naive
 from stampbook.kit.db import Database
 from stampbook.kit.runtime import Runtime
@@ -176,7 +177,15 @@ class Dispatcher:
             log.error("webhook deliveries could not be recorded: %r", exc)
             return []
         outcomes = []
+        settled_at = utc_naive(self.clock.now())
         for attempt, kept in zip(attempts, counted, strict=True):
+            age = (settled_at - attempt.message.created_at).total_seconds()
+            delivered = attempt.decision.verdict is Verdict.DELIVERED and kept
+            metrics.count_webhook_attempt(
+                attempt.decision.verdict.value,
+                attempt.response.latency_ms / 1000,
+                age if delivered else None,
+            )
             outcome = Outcome(
                 msg_id=attempt.message.msg_id,
                 webhook_idx=int(attempt.message.webhook_idx),

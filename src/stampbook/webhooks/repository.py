@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db.schema import webhook_attempt, webhook_endpoint, webhook_message
@@ -199,6 +199,7 @@ async def claim(
                 m.c.webhook_idx,
                 m.c.payload,
                 m.c.attempts,
+                m.c.created_at,
             )
         )
     ).all()
@@ -270,3 +271,10 @@ async def purge_settled(conn: AsyncConnection, *, before: datetime) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+async def queue_depth(conn: AsyncConnection) -> int:
+    """How many messages wait to be delivered (pending, due or not), every account."""
+    m = webhook_message
+    query = select(func.count()).select_from(m).where(m.c.status == PENDING)
+    return int((await conn.execute(query)).scalar_one())

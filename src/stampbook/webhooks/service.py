@@ -223,3 +223,8 @@ async def replay(
             raise StampbookError(Code.WEBHOOK_MESSAGE_NOT_FOUND)
         return {"replayed": 1}
     return {"replayed": await repo.requeue_failed(conn, webhook_idx=webhook_idx, now=now)}
+
+
+async def queue_depth(conn: AsyncConnection) -> int:
+    """The outbox's pending messages, server-wide (the metrics' queue depth)."""
+    return await repo.queue_depth(conn)
