@@ -17,7 +17,7 @@ OWNER_ONLY = [
     "/dashboard/users",
     "/dashboard/settings",
 ]
-EVERYONE = ["/dashboard/customers", "/dashboard/stamps/new"]
+EVERYONE = ["/dashboard/customers", "/dashboard/stamps/new", "/dashboard/password"]
 
 
 async def _own_ids(shop: Shop) -> dict[str, str]:

@@ -239,3 +239,29 @@ def _error_of(html: str) -> str:
 def _user_idx(html: str, email: str) -> int:
     part = html.split(email, 1)[1]
     return int(part.split('action="/dashboard/users/', 1)[1].split('"', 1)[0])
+
+
+async def test_changing_ones_password_ends_every_other_session_of_that_user(
+    browser: BrowserFactory, shop: Shop
+) -> None:
+    async with (
+        browser(shop.staff) as here,
+        browser(shop.staff) as elsewhere,
+        browser(shop.owner) as colleague,
+    ):
+        wrong = await here.post(
+            "/dashboard/password", {"current": "not my password", "new": "a brand new one"}
+        )
+        assert wrong.status_code == 409 and "email or password is wrong" in wrong.text
+        short = await here.post("/dashboard/password", {"current": PASSWORD, "new": "short"})
+        assert short.status_code == 409 and "at least 10 characters" in short.text
+        changed = await here.post(
+            "/dashboard/password", {"current": PASSWORD, "new": "a brand new one"}
+        )
+        assert changed.status_code == 303
+        assert (await here.get("/dashboard/password?done=1")).status_code == 200
+        assert (await elsewhere.get("/dashboard/customers")).status_code == 303
+        assert (await colleague.get("/dashboard/customers")).status_code == 200
+    async with browser() as again:
+        assert (await again.sign_in(shop.staff)).status_code == 401
+        assert (await again.sign_in(shop.staff, "a brand new one")).status_code == 303

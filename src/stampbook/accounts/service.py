@@ -132,12 +132,16 @@ async def list_keys_of(conn: AsyncConnection, *, account_idx: int) -> list[dict[
     "Last used" is read from the ledger (the newest ``stamp_event`` the key
     wrote): recording every request's key would put a write on the read path.
     """
+    # Newest first through the ledger's (account_idx, event_idx) index: a key in
+    # use finds its last row among the newest, without reading the whole ledger.
     last_used = (
-        select(func.max(stamp_event.c.reg_ymdt))
+        select(stamp_event.c.reg_ymdt)
         .where(
             stamp_event.c.account_idx == account_idx,
             stamp_event.c.key_idx == api_key.c.key_idx,
         )
+        .order_by(stamp_event.c.event_idx.desc())
+        .limit(1)
         .scalar_subquery()
     )
     query = (

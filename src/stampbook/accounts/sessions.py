@@ -45,6 +45,7 @@ class SignedIn:
     timezone: str | None
     display_name: str | None
     logo_url: str | None
+    last_seen_at: datetime
 
     @property
     def is_owner(self) -> bool:
@@ -68,16 +69,14 @@ async def resolve(
     absolute: timedelta,
 ) -> SignedIn | None:
     """The signed-in user of a cookie's ``secret``, or None when the session is
-    unknown, revoked, idle too long, too old, or its user disabled. Restarts the
-    idle clock (at most once a minute)."""
+    unknown, revoked, idle too long, too old, or its user disabled. Reads only:
+    ``touch`` restarts the idle clock."""
     hashed = session_hash(secret)
     row = await repo.live_session(
         conn, session_hash=hashed, idle_since=now - idle, created_since=now - absolute
     )
     if row is None:
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        await repo.touch_session(conn, session_hash=hashed, now=now)
     return SignedIn(
         session_hash=hashed,
         user_idx=int(row.user_idx),
@@ -88,7 +87,19 @@ async def resolve(
         timezone=row.timezone,
         display_name=row.display_name,
         logo_url=row.logo_url,
+        last_seen_at=row.last_seen_at,
     )
+
+
+def needs_touch(user: SignedIn, now: datetime) -> bool:
+    """True when the session's last use is older than ``TOUCH_EVERY``: a page
+    view writes at most once a minute (on SQLite a write takes the lock)."""
+    return now - user.last_seen_at >= TOUCH_EVERY
+
+
+async def touch(conn: AsyncConnection, *, user: SignedIn, now: datetime) -> None:
+    """Record that the session was used now (its idle timeout restarts)."""
+    await repo.touch_session(conn, session_hash=user.session_hash, now=now)
 
 
 async def end_session(conn: AsyncConnection, *, secret: str, now: datetime) -> None:

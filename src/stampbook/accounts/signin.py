@@ -80,11 +80,19 @@ async def _count_failure(
 
 
 async def sign_in(
-    db: Database, *, email: str, password: str, address: str, now: datetime, limits: Limits
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    address: str,
+    now: datetime,
+    limits: Limits,
+    open_session: bool = True,
 ) -> str:
     """Check ``email`` and ``password`` from ``address``; the new session's
-    secret. Refuses with 2306 (wrong, unknown or disabled: one answer) or
-    2307 (locked)."""
+    secret (``""`` with ``open_session=False``: a password change checks the
+    current one through the same throttle). Refuses with 2306 (wrong, unknown
+    or disabled: one answer) or 2307 (locked)."""
     keys = _keys(email, address)
     async with db.read() as conn:
         if await counters.lockouts_until(conn, keys=keys, now=now) is not None:
@@ -106,4 +114,6 @@ async def sign_in(
     async with db.write() as conn:
         email_scope, email_subject = keys[0]
         await counters.clear_lockout(conn, scope=email_scope, subject=email_subject)
+        if not open_session:
+            return ""
         return await sessions.open_session(conn, user_idx=int(row.user_idx), now=now)

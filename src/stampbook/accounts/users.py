@@ -33,7 +33,7 @@ _DUMMY_HASH = _HASHER.hash("stampbook-no-such-user")
 def normal_email(email: str) -> str:
     """The stored form of an email: trimmed, lower case; 2304 when it is not one."""
     value = email.strip().lower()
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or not value.isprintable() or not _EMAIL.fullmatch(value):
         raise StampbookError(Code.USER_EMAIL_INVALID)
     return value
 

@@ -13,8 +13,9 @@ from stampbook.cards import service as cards
 from stampbook.dashboard.forms import read
 from stampbook.dashboard.web import PREFIX, DashRoute, Desk, require
 from stampbook.kit.context import CallContext
-from stampbook.kit.errors import StampbookError
+from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.params import strict_decimal
+from stampbook.kit.schemas import storable_text
 from stampbook.stamps import search
 
 router = APIRouter(route_class=DashRoute, include_in_schema=False, tags=["dashboard"])
@@ -47,6 +48,8 @@ async def customers(request: Request, desk: Desk = Depends(require("staff"))) ->
     chosen_state = state if state in search.STATES else None
 
     async def work(conn: AsyncConnection, ctx: CallContext) -> tuple[Any, list[dict[str, Any]]]:
+        if not storable_text(text):  # a NUL: PostgreSQL could not even compare it
+            raise StampbookError(Code.INVALID_PARAMETER, param="q")
         found = await search.search(
             conn,
             ctx,
@@ -61,7 +64,7 @@ async def customers(request: Request, desk: Desk = Depends(require("staff"))) ->
     error = None
     try:
         found, choices = await read(desk, work)
-    except StampbookError as exc:  # a cursor that is not ours
+    except StampbookError as exc:  # a cursor that is not ours, a NUL
         error = exc.message(desk.lang)
         found, choices = search.SearchPage([], None), []
     return desk.render(

@@ -18,6 +18,7 @@ from stampbook.dashboard.forms import perform, read
 from stampbook.dashboard.web import PREFIX, DashRoute, Desk, NotFound, require
 from stampbook.kit.context import CallContext
 from stampbook.kit.errors import Code, StampbookError
+from stampbook.kit.schemas import storable_text
 from stampbook.page.web import raw_field, text_field
 
 router = APIRouter(route_class=DashRoute, include_in_schema=False, tags=["dashboard"])
@@ -46,11 +47,15 @@ async def create_key(desk: Desk = Depends(require("owner"))) -> Response:
     name = text_field(form, "name")[:100] or None
 
     async def work(conn: AsyncConnection, ctx: CallContext) -> accounts.CreatedKey:
+        if name is not None and not storable_text(name):
+            raise StampbookError(Code.INVALID_PARAMETER, param="name")
         return await accounts.create_key(
             conn, account_name=desk.me.account_name, now=ctx.now_naive, name=name
         )
 
     outcome = await perform(desk, form, work)
+    if outcome.refusal is not None:
+        return await _keys_page(desk, status=409, error=outcome.refusal.message(desk.lang))
     if outcome.value is None:
         return desk.redirect(f"{PREFIX}/keys")
     return await _keys_page(desk, created=outcome.value)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from stampbook.accounts import sessions, signin
+from stampbook.accounts import sessions, signin, users
 from stampbook.dashboard.web import (
     PREFIX,
     DashRoute,
+    Desk,
     FormExpired,
     begin,
     login_desk,
+    require,
     session_cookie_name,
 )
 from stampbook.kit.clock import utc_naive
@@ -104,3 +106,46 @@ async def logout(request: Request) -> Response:
             await sessions.end_session(conn, secret=cookie, now=utc_naive(desk.runtime.clock.now()))
     desk.set_cookie(session_cookie_name(desk.secure_cookies), "", max_age=0)
     return desk.redirect(f"{PREFIX}/login?bye=1")
+
+
+@router.api_route(f"{PREFIX}/password", methods=["GET", "HEAD"])
+async def password_page(desk: Desk = Depends(require("staff"))) -> Response:
+    """Change one's own password."""
+    done = desk.request.query_params.get("done")
+    return desk.render("password.html", notice=desk.t("password_changed") if done else None)
+
+
+@router.post(f"{PREFIX}/password")
+async def change_password(request: Request, desk: Desk = Depends(require("staff"))) -> Response:
+    """Check the current password, store the new one and end every session of
+    this user (other browsers included); this browser gets a fresh one."""
+    form = await desk.form()
+    me = desk.me
+    runtime = desk.runtime
+    try:
+        new_hash = await users.hash_password(users.check_password(raw_field(form, "new")))
+        await signin.sign_in(
+            runtime.db,
+            email=me.email,
+            password=raw_field(form, "current"),
+            address=client_address(request.scope),
+            now=utc_naive(runtime.clock.now()),
+            limits=signin.Limits.of(runtime.settings),
+            open_session=False,
+        )
+    except StampbookError as exc:
+        if exc.code not in (Code.PASSWORD_TOO_SHORT, Code.SIGN_IN_FAILED, Code.SIGN_IN_LOCKED):
+            raise
+        return desk.render("password.html", status=409, error=exc.message(desk.lang))
+    now = utc_naive(runtime.clock.now())
+    async with runtime.db.write() as conn:
+        await users.set_password(
+            conn,
+            account_idx=me.account_idx,
+            user_idx=me.user_idx,
+            password_hash=new_hash,
+            now=now,
+        )
+        secret = await sessions.open_session(conn, user_idx=me.user_idx, now=now)
+    desk.set_cookie(session_cookie_name(desk.secure_cookies), secret, max_age=None)
+    return desk.redirect(f"{PREFIX}/password?done=1")

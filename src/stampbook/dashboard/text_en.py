@@ -154,6 +154,11 @@ EN: dict[str, str] = {
     "done_repeated": "That form was already sent; nothing was done twice.",
     "done_replayed": "Queued to be sent again.",
     "done_saved": "Saved.",
+    "change_password": "Change password",
+    "current_password": "Current password",
+    "new_password": "New password",
+    "password_changed": "Your password is changed. Every other session of yours has ended.",
+    "password_ends_sessions": "Changing it signs you out everywhere else.",
     "nav_till": "Till",
     "till_title": "Till: one-time stamp code",
     "till_help": (

@@ -154,6 +154,11 @@ KO: dict[str, str] = {
     "done_repeated": "이미 보낸 양식입니다. 두 번 처리하지 않았습니다.",
     "done_replayed": "다시 보내도록 대기열에 넣었습니다.",
     "done_saved": "저장되었습니다.",
+    "change_password": "비밀번호 변경",
+    "current_password": "현재 비밀번호",
+    "new_password": "새 비밀번호",
+    "password_changed": "비밀번호가 변경되었습니다. 다른 모든 세션은 종료되었습니다.",
+    "password_ends_sessions": "변경하면 다른 모든 곳에서 로그아웃됩니다.",
     "nav_till": "계산대",
     "till_title": "계산대: 1회용 스탬프 코드",
     "till_help": (

@@ -279,14 +279,18 @@ async def begin(request: Request) -> Desk:
     cookie = request.cookies.get(session_cookie_name(desk.secure_cookies))
     if cookie:
         settings = runtime.settings
-        async with runtime.db.write() as conn:
+        now = utc_naive(runtime.clock.now())
+        async with runtime.db.read() as conn:
             desk.user = await sessions.resolve(
                 conn,
                 secret=cookie,
-                now=utc_naive(runtime.clock.now()),
+                now=now,
                 idle=timedelta(minutes=settings.session_idle_minutes),
                 absolute=timedelta(hours=settings.session_absolute_hours),
             )
+        if desk.user is not None and sessions.needs_touch(desk.user, now):
+            async with runtime.db.write() as conn:
+                await sessions.touch(conn, user=desk.user, now=now)
     return desk
 
 
