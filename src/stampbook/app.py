@@ -21,6 +21,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from stampbook import __version__, jobs
 from stampbook.auth import admit, watching
 from stampbook.cards.routes import router as cards_router
+from stampbook.codes.page_routes import router as codes_page_router
+from stampbook.codes.routes import router as codes_router
 from stampbook.config import Settings, proxy_entries
 from stampbook.dashboard import routes as dashboard
 from stampbook.kit import expectations, logs, metrics
@@ -133,6 +135,8 @@ def create_app(
     if settings.google_wallet:
         app.include_router(wallet_routes.page_google_router)
         app.include_router(wallet_routes.google_router)
+    app.include_router(codes_router)
+    app.include_router(codes_page_router)
     app.include_router(page_router)
     app.mount("/static", static_files(), name="static")
     # The dashboard's static files before its pages: its catch-all 404 would match them.

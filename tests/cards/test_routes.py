@@ -6,7 +6,7 @@ from tests.conftest import Api
 
 CARD_FIELDS = [
     "cardIdx", "cardNm", "cardTtl", "maxStamps", "url", "stampImgUrl", "onsiteYn", "onsitePwd",
-    "minIntervalSec", "regYmdt",
+    "minIntervalSec", "regYmdt", "autoRenewYn", "maxAddsPerDay", "suspiciousAddsPerDay",
 ]  # fmt: skip
 
 

@@ -169,19 +169,27 @@ def test_upgrading_a_round_one_database_keeps_every_row(round_one_url: str) -> N
 
     after = run(in_database(round_one_url, every_row))
     assert {name: len(rows) for name, rows in after.items()} == dict.fromkeys(ALL_TABLES, 2)
-    # Columns added since round 1 start empty; every other value is kept.
+    # Columns added since round 1 start empty (or at their default); every
+    # other value is kept.
     assert common_columns(before, after) == common_columns(after, before)
     added = {
         name: {column for row in rows for column in row} - {c for row in before[name] for c in row}
         for name, rows in after.items()
     }
+    defaults = {"auto_renew_yn": "N", "max_adds_per_day": 0, "suspicious_adds_per_day": 0,
+                "day_adds": 0}  # fmt: skip
     assert added == {
         **{name: set() for name in ALL_TABLES},
         "account": {"display_name", "logo_url"},
-        "stamp_event": {"user_idx"},
+        "card": set(defaults) - {"day_adds"},
+        "stamp": {"day_ymd", "day_adds", "next_stamp_idx"},
+        "stamp_event": {"user_idx", "code_idx"},
     }
     assert all(
-        row[column] is None for name in added for row in after[name] for column in added[name]
+        row[column] == defaults.get(column)
+        for name in added
+        for row in after[name]
+        for column in added[name]
     )
 
 

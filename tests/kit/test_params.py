@@ -86,10 +86,20 @@ INTEGER_QUERY_PARAMETERS = {
     ("GET", "webhook/list"): ("limit",),
     ("DELETE", "webhook/delete"): ("webhookIdx",),
     ("GET", "webhook/deliveries"): ("webhookIdx", "limit"),
+    ("GET", "code/get"): ("codeIdx",),
+    ("GET", "code/list"): ("cardIdx", "limit"),
+    ("DELETE", "code/delete"): ("codeIdx",),
     ("GET", "stats"): ("cardIdx",),
 }
 # Endpoints taking an opaque cursor, which holds an integer inside.
-CURSOR_ENDPOINTS = ("list", "history", "card/list", "webhook/list", "webhook/deliveries")
+CURSOR_ENDPOINTS = (
+    "list",
+    "history",
+    "card/list",
+    "webhook/list",
+    "webhook/deliveries",
+    "code/list",
+)
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
@@ -120,10 +130,12 @@ async def _query_targets(api: Api) -> dict[str, int]:
     card_idx = await api.card()
     stamp_idx = await api.stamp(card_idx)
     created = await api.ok("POST", "webhook/create", json={"url": "http://127.0.0.1:9/hooks"})
+    code = await api.ok("POST", "code/create", json={"cardIdx": card_idx})
     return {
         "stampIdx": stamp_idx,
         "cardIdx": card_idx,
         "webhookIdx": int(created["webhookIdx"]),
+        "codeIdx": int(code["codeIdx"]),
         "limit": 12,
     }
 
@@ -144,6 +156,8 @@ async def test_integers_in_the_query_are_ascii_digits_only(api: Api, spelling: s
     assert await api.code("GET", "card/get", params={"cardIdx": targets["cardIdx"]}) == 0
     webhooks = (await api.ok("GET", "webhook/list"))["items"]
     assert [item["webhookIdx"] for item in webhooks] == [targets["webhookIdx"]]
+    code = await api.ok("GET", "code/get", params={"codeIdx": targets["codeIdx"]})
+    assert code["state"] == "live"
 
 
 @pytest.mark.parametrize("spelling", SPELLINGS)

@@ -200,6 +200,7 @@ async def test_history_pages_the_ledger_newest_first(api: Api) -> None:
     assert [e["action"] for e in first["items"]] == ["REMOVE", "ADD", "ADD"]
     assert list(first["items"][0]) == [
         "eventIdx", "stampIdx", "action", "stampsBefore", "stampsAfter", "source", "regYmdt",
+        "codeIdx",
     ]  # fmt: skip
     second = await api.ok(
         "GET", "history", params={"stampIdx": stamp_idx, "limit": 3, "cursor": first["nextCursor"]}

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from stampbook.db.schema import card, stamp
 from stampbook.kit.context import CallContext, zone_for
@@ -76,15 +76,23 @@ ZONES = ("UTC", "Asia/Seoul", "America/St_Johns")
 
 states = st.fixed_dictionaries(
     {
-        "active": st.booleans(),
-        "used": st.booleans(),
-        "strt": st.integers(-2, 2),  # days from today
-        "end": st.integers(-2, 2),
-        "max_stamps": st.integers(1, 3),
+        # weighted towards usable stamps, so that the verb's own rules
+        # (full, too soon, the daily limit) are reached often
+        "active": st.sampled_from([True] * 7 + [False]),
+        "used": st.sampled_from([False] * 7 + [True]),
+        "strt": st.sampled_from([-2, -1, 0, 0, 0, 1, 2]),  # days from today
+        "end": st.sampled_from([-2, -1, 0, 0, 0, 1, 2]),
+        "max_stamps": st.integers(1, 5),
         "stamps": st.integers(0, 3),
-        "min_interval_sec": st.sampled_from([0, 0, 1, 60, 3600]),
+        "min_interval_sec": st.sampled_from([0, 0, 0, 1, 60, 3600]),
         # None, or milliseconds before now, around the interval's boundary
         "since_last_ms": st.one_of(st.none(), st.integers(-1500, 1500), st.integers(0, 4_000_000)),
+        # the daily limit: the stamp's counter is of no day, yesterday or today
+        "max_adds_per_day": st.sampled_from([0, 1, 2, 3]),
+        "day": st.sampled_from([None, -1, 0, 0, 0]),
+        "day_adds": st.integers(0, 3),
+        # stamps added at once (1 for the API; a receipt code may be worth more)
+        "count": st.sampled_from([1, 1, 1, 2, 3]),
     }
 )
 clocks = st.tuples(
@@ -104,6 +112,7 @@ async def _stamp_in(db: Database, account_idx: int, state: dict[str, Any], ctx: 
                     card_nm="Property",
                     max_stamps=state["max_stamps"],
                     min_interval_sec=state["min_interval_sec"],
+                    max_adds_per_day=state["max_adds_per_day"],
                     reg_ymdt=ctx.now_naive,
                 )
                 .returning(card.c.card_idx)
@@ -127,6 +136,8 @@ async def _stamp_in(db: Database, account_idx: int, state: dict[str, Any], ctx: 
                         user_id="property",
                         reg_ymdt=ctx.now_naive,
                         last_add_ms=None if since is None else ctx.now_ms - since,
+                        day_ymd=None if state["day"] is None else today + timedelta(state["day"]),
+                        day_adds=state["day_adds"],
                     )
                     .returning(stamp.c.stamp_idx)
                 )
@@ -142,21 +153,26 @@ async def _check(db: Database, account_idx: int, state: dict[str, Any], clock: A
         now=BASE + timedelta(milliseconds=offset_ms),
         public_url="https://stamps.example.test",
     )
-    for change, refusal in (
-        (hot_path.ADD, lambda s: rules.add_refusal(s, ctx.today, ctx.now_ms)),
-        (hot_path.REMOVE, rules.remove_refusal),
+    count = state["count"]
+    for change, delta, refusal in (
+        (hot_path.ADD, count, lambda s: rules.add_refusal(s, ctx.today, ctx.now_ms, count)),
+        (hot_path.REMOVE, -1, rules.remove_refusal),
     ):
         stamp_idx = await _stamp_in(db, account_idx, state, ctx)
         async with db.read() as conn:
             before = await repository.view(conn, account_idx=account_idx, stamp_idx=stamp_idx)
         expected = refusal(rules.state_of(before))
-        done = await hot_path.try_change(db, ctx, change, stamp_idx=stamp_idx, fingerprint=None)
+        done = await hot_path.try_change(
+            db, ctx, change, stamp_idx=stamp_idx, fingerprint=None, delta=delta
+        )
         async with db.read() as conn:
-            stamps = (
-                await conn.execute(select(stamp.c.stamps).where(stamp.c.stamp_idx == stamp_idx))
-            ).scalar_one()
+            after = await repository.view(conn, account_idx=account_idx, stamp_idx=stamp_idx)
         assert done == (expected is None), (change.action, state, ctx.now, zone, expected)
-        assert stamps == before.stamps + (change.delta if done else 0)
+        assert after.stamps == before.stamps + (delta if done else 0)
+        if change is hot_path.ADD and done:
+            # The counter the daily limit reads is kept by the same UPDATE.
+            assert after.day_ymd == ctx.today
+            assert after.day_adds == rules.adds_on(rules.state_of(before), ctx.today) + count
 
 
 def test_the_rules_accept_exactly_what_the_one_step_statement_matches(database_url: str) -> None:
@@ -166,7 +182,7 @@ def test_the_rules_accept_exactly_what_the_one_step_statement_matches(database_u
         try:
             _, account_idx = runner.run(new_key(database_url))
 
-            @hypothesis_settings(max_examples=150, deadline=None, derandomize=True)
+            @hypothesis_settings(max_examples=400, deadline=None, derandomize=True)
             @given(state=states, clock=clocks)
             def agree(state: dict[str, Any], clock: Any) -> None:
                 runner.run(_check(db, account_idx, state, clock))

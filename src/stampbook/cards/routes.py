@@ -28,6 +28,9 @@ class CardView(BaseModel):
     onsitePwd: str | None
     minIntervalSec: int
     regYmdt: str
+    autoRenewYn: str
+    maxAddsPerDay: int
+    suspiciousAddsPerDay: int
 
 
 class CardPage(BaseModel):

@@ -14,6 +14,8 @@ CardTitle = Annotated[StrictStr, Field(max_length=500)]
 MaxStamps = Annotated[StrictInt, Field(ge=1, le=100)]
 OnsitePassword = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 IntervalSeconds = Annotated[StrictInt, Field(ge=0, le=31_536_000)]
+# Stamps per stamp per day (0: no limit / never suspicious).
+PerDay = Annotated[StrictInt, Field(ge=0, le=100_000)]
 
 
 class CreateCard(WireModel):
@@ -27,6 +29,9 @@ class CreateCard(WireModel):
     onsiteYn: YN = "N"
     onsitePwd: OnsitePassword | None = None
     minIntervalSec: IntervalSeconds = 0
+    autoRenewYn: YN = "N"
+    maxAddsPerDay: PerDay = 0
+    suspiciousAddsPerDay: PerDay = 0
 
 
 class UpdateCard(WireModel):
@@ -41,3 +46,6 @@ class UpdateCard(WireModel):
     onsiteYn: Annotated[YN | None, NotNull] = None
     onsitePwd: OnsitePassword | None = None
     minIntervalSec: Annotated[IntervalSeconds | None, NotNull] = None
+    autoRenewYn: Annotated[YN | None, NotNull] = None
+    maxAddsPerDay: Annotated[PerDay | None, NotNull] = None
+    suspiciousAddsPerDay: Annotated[PerDay | None, NotNull] = None

@@ -27,6 +27,9 @@ _COLUMNS = {
     "onsiteYn": "onsite_yn",
     "onsitePwd": "onsite_pwd",
     "minIntervalSec": "min_interval_sec",
+    "autoRenewYn": "auto_renew_yn",
+    "maxAddsPerDay": "max_adds_per_day",
+    "suspiciousAddsPerDay": "suspicious_adds_per_day",
 }
 
 
@@ -43,6 +46,9 @@ def render_card(row: Any, zone: Any) -> dict[str, Any]:
         "onsitePwd": row.onsite_pwd,
         "minIntervalSec": row.min_interval_sec,
         "regYmdt": format_ymdt(row.reg_ymdt, zone),
+        "autoRenewYn": row.auto_renew_yn,
+        "maxAddsPerDay": row.max_adds_per_day,
+        "suspiciousAddsPerDay": row.suspicious_adds_per_day,
     }
 
 

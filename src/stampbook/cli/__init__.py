@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, webhooks, wallet, housekeeping, demo, backup, import and export.
+stamps, receipt codes, webhooks, wallet, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -18,6 +18,7 @@ from stampbook.cli import (
     apikey,
     backup,
     card,
+    code,
     db,
     demo,
     housekeeping,
@@ -45,6 +46,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(account.app, name="account")
 app.add_typer(card.app, name="card")
 app.add_typer(stamp.app, name="stamp")
+app.add_typer(code.app, name="code")
 app.add_typer(user.app, name="user")
 app.add_typer(housekeeping.idempotency_app, name="idempotency")
 app.add_typer(webhook.app, name="webhook", no_args_is_help=True)

@@ -62,6 +62,9 @@ def card_values(form: FormData) -> dict[str, Any]:
         "onsiteYn": "Y" if text_field(form, "onsiteYn") == "Y" else "N",
         "onsitePwd": raw_field(form, "onsitePwd") or None,
         "minIntervalSec": whole_number(form, "minIntervalSec") or 0,
+        "autoRenewYn": "Y" if text_field(form, "autoRenewYn") == "Y" else "N",
+        "maxAddsPerDay": whole_number(form, "maxAddsPerDay") or 0,
+        "suspiciousAddsPerDay": whole_number(form, "suspiciousAddsPerDay") or 0,
     }
 
 

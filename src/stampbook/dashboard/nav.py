@@ -19,6 +19,7 @@ class Section:
 SECTIONS = (
     Section("nav_overview", "/dashboard/overview", owner_only=False),
     Section("nav_customers", "/dashboard/customers"),
+    Section("nav_till", "/dashboard/till"),
     Section("nav_cards", "/dashboard/cards", owner_only=True),
     Section("nav_export", "/dashboard/export", owner_only=True),
     Section("nav_keys", "/dashboard/keys", owner_only=True),

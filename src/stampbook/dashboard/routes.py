@@ -17,6 +17,7 @@ from stampbook.dashboard import (
     signin_pages,
     stamp_actions,
     stamp_pages,
+    till_pages,
     webhook_pages,
 )
 from stampbook.dashboard.web import PREFIX, DashRoute, NotFound, static_files
@@ -30,6 +31,7 @@ PAGES: list[ModuleType] = [
     card_pages,
     owner_pages,
     webhook_pages,
+    till_pages,
 ]
 
 _fallback = APIRouter(route_class=DashRoute, include_in_schema=False)

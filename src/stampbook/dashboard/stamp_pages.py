@@ -69,6 +69,8 @@ class Detail:
     state: str
     events: list[Event]
     cards: list[dict[str, Any]]
+    # (stamps today, the card's threshold) when past it: the suspicious flag.
+    suspicious: tuple[int, int] | None = None
 
 
 async def load_detail(desk: Desk, stamp_idx: int) -> Detail:
@@ -107,7 +109,10 @@ async def load_detail(desk: Desk, stamp_idx: int) -> Detail:
             unlocked=True,
         )
         state = search.state_of_stamp(rules.state_of(row), ctx.today)
-        return Detail(row, card, state, events, await card_choices(conn, ctx))
+        today_adds = rules.adds_on(rules.state_of(row), ctx.today)
+        threshold = int(row.suspicious_adds_per_day)
+        flag = (today_adds, threshold) if rules.suspicious(today_adds, threshold) else None
+        return Detail(row, card, state, events, await card_choices(conn, ctx), flag)
 
     return await read(desk, work)
 

@@ -161,4 +161,31 @@ EN: dict[str, str] = {
     "new_password": "New password",
     "password_changed": "Your password is changed. Every other session of yours has ended.",
     "password_ends_sessions": "Changing it signs you out everywhere else.",
+    "nav_till": "Till",
+    "till_title": "Till: one-time stamp code",
+    "till_help": (
+        "Show a one-time QR code at the counter. The customer scans it with the phone "
+        "camera and gets the stamp; the screen then shows a new code by itself."
+    ),
+    "till_card": "Card",
+    "till_stamps": "Stamps per code",
+    "till_ttl": "Each code is valid for",
+    "till_ttl_s": "{n} s",
+    "till_ttl_min": "{n} min",
+    "till_ttl_h": "{n} h",
+    "till_open": "Show the code",
+    "till_scan_one": "Scan for 1 stamp",
+    "till_scan": "Scan for {n} stamps",
+    "till_valid_until": "Valid until {at}. A new code appears once this one is used.",
+    "till_qr_alt": "One-time stamp code",
+    "till_other": "Another card",
+    "till_no_cards": "Define a card first (Cards).",
+    "suspicious_flag": "Suspicious: {n} stamps today, above the card's threshold of {max}.",
+    "max_adds_per_day": "Most stamps per customer per day (0: no limit)",
+    "max_adds_per_day_hint": "More on one card in one day is refused (code 2015), on every path.",
+    "suspicious_adds_per_day": "Flag a card past this many stamps in a day (0: never)",
+    "suspicious_adds_per_day_hint": (
+        "Sends the stamp.suspicious webhook and flags the customer here."
+    ),
+    "auto_renew": "Issue the next card when a reward is redeemed",
 }

@@ -161,4 +161,32 @@ KO: dict[str, str] = {
     "new_password": "새 비밀번호",
     "password_changed": "비밀번호가 변경되었습니다. 다른 모든 세션은 종료되었습니다.",
     "password_ends_sessions": "변경하면 다른 모든 곳에서 로그아웃됩니다.",
+    "nav_till": "계산대",
+    "till_title": "계산대: 1회용 스탬프 코드",
+    "till_help": (
+        "계산대 화면에 1회용 QR 코드를 띄웁니다. "
+        "고객이 휴대폰 카메라로 스캔하면 스탬프가 적립되고, "
+        "화면에는 자동으로 새 코드가 나타납니다."
+    ),
+    "till_card": "카드",
+    "till_stamps": "코드당 스탬프",
+    "till_ttl": "코드 유효 시간",
+    "till_ttl_s": "{n}초",
+    "till_ttl_min": "{n}분",
+    "till_ttl_h": "{n}시간",
+    "till_open": "코드 표시",
+    "till_scan_one": "스캔하면 스탬프 1개",
+    "till_scan": "스캔하면 스탬프 {n}개",
+    "till_valid_until": "{at}까지 유효합니다. 사용되면 새 코드가 나타납니다.",
+    "till_qr_alt": "1회용 스탬프 코드",
+    "till_other": "다른 카드",
+    "till_no_cards": "먼저 카드를 만드세요 (카드 메뉴).",
+    "suspicious_flag": "의심: 오늘 스탬프 {n}개, 카드 기준 {max}개 초과.",
+    "max_adds_per_day": "고객당 하루 최대 스탬프 (0: 제한 없음)",
+    "max_adds_per_day_hint": (
+        "한 카드에 하루 이보다 많이 적립하면 모든 경로에서 거절됩니다 (코드 2015)."
+    ),
+    "suspicious_adds_per_day": "하루 이보다 많이 적립되면 표시 (0: 사용 안 함)",
+    "suspicious_adds_per_day_hint": "stamp.suspicious 웹훅을 보내고 여기에서 고객을 표시합니다.",
+    "auto_renew": "보상을 사용하면 다음 카드 자동 발급",
 }

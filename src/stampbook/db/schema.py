@@ -123,6 +123,12 @@ card = Table(
     Column("onsite_pwd", String(100), nullable=True),
     Column("min_interval_sec", Integer, nullable=False, server_default="0"),
     Column("reg_ymdt", DateTime, nullable=False),
+    # A redemption issues the customer's next stamp of this card (0009).
+    Column("auto_renew_yn", String(1), nullable=False, server_default="N"),
+    # Stamps one stamp may receive per day in the account's zone; 0: no limit (0009).
+    Column("max_adds_per_day", Integer, nullable=False, server_default="0"),
+    # More stamps than this in one day send ``stamp.suspicious``; 0: never (0009).
+    Column("suspicious_adds_per_day", Integer, nullable=False, server_default="0"),
     sqlite_autoincrement=True,
 )
 
@@ -170,6 +176,13 @@ stamp = Table(
     # value (a joined card row would be the stale one). Card updates keep it.
     Column("max_stamps", Integer, nullable=False),
     Column("reg_ymdt", DateTime, nullable=False),
+    # The stamps added on ``day_ymd`` (the account's date of the last add):
+    # the daily limit is checked and the counter kept by the add's own
+    # conditional UPDATE, so the rule costs no query of its own (0009).
+    Column("day_ymd", Date, nullable=True),
+    Column("day_adds", Integer, nullable=False, server_default="0"),
+    # The stamp its redemption issued, when the card renews itself (0009).
+    Column("next_stamp_idx", Id, nullable=True),
     Index("ix_stamp_account_card", "account_idx", "card_idx", "stamp_idx"),
     Index("ix_stamp_account_user", "account_idx", "user_id"),
     # list, newest first, unfiltered or by one flag (0004).
@@ -209,6 +222,8 @@ stamp_event = Table(
     Column("reg_ymdt", DateTime, nullable=False),
     # The dashboard user behind a DASHBOARD row; NULL for other sources (0006).
     Column("user_idx", Id, nullable=True),
+    # The receipt code a CODE change claimed (0009).
+    Column("code_idx", Id, nullable=True),
     # history: both equalities in one index, or SQLite scans the account (0004).
     Index("ix_stamp_event_stamp", "stamp_idx", "account_idx", "event_idx"),
     Index("ix_stamp_event_account", "account_idx", "event_idx"),
@@ -464,5 +479,36 @@ wallet_job = Table(
     Index("ix_wallet_job_due", "kind", "status", "next_attempt_at"),
     Index("ix_wallet_job_pass", "pass_idx"),
     Index("ix_wallet_job_registration", "registration_idx"),
+# Single-use receipt and till codes (codes/): the code itself is shown once
+# and stored only as its SHA-256. A claim is one conditional UPDATE of the
+# row (``used_at IS NULL AND revoked_at IS NULL AND expires_at > now``) in
+# the add's own transaction (0009).
+stamp_code = Table(
+    "stamp_code",
+    metadata,
+    Column("code_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "account_idx",
+        Id,
+        ForeignKey("account.account_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "card_idx",
+        Id,
+        ForeignKey("card.card_idx", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("stamps", Integer, nullable=False),
+    Column("memo", String(1000), nullable=True),
+    Column("key_idx", Id, nullable=True),
+    Column("expires_at", DateTime, nullable=False),
+    Column("reg_ymdt", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
+    Column("used_stamp_idx", Id, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+    Index("ix_stamp_code_account", "account_idx", "code_idx"),
     sqlite_autoincrement=True,
 )

@@ -12,6 +12,7 @@ from stampbook.kit.clock import utc_naive
 SOURCE_API = "API"
 SOURCE_ONSITE = "ONSITE"
 SOURCE_CLI = "CLI"
+SOURCE_CODE = "CODE"
 SOURCE_DASHBOARD = "DASHBOARD"
 SOURCE_IMPORT = "IMPORT"  # stamps brought in by ``stampbook import``
 

@@ -41,6 +41,7 @@ class Code(IntEnum):
     ONSITE_LOCKED = 2010
     TOO_SOON = 2011
     INVALID_PERIOD = 2012
+    DAILY_LIMIT = 2015
     CARD_NOT_FOUND = 2101
     CARD_IN_USE = 2102
     MAX_STAMPS_BELOW_COUNT = 2103
@@ -57,6 +58,12 @@ class Code(IntEnum):
     SIGN_IN_FAILED = 2306
     SIGN_IN_LOCKED = 2307
     LAST_OWNER = 2308
+    CODE_UNKNOWN = 2401
+    CODE_USED = 2402
+    CODE_EXPIRED = 2403
+    CODE_REVOKED = 2404
+    CODE_WRONG_CARD = 2405
+    CODE_NOT_FOUND = 2406
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +186,11 @@ CODES: dict[Code, CodeInfo] = {
         "endYmd must not be before strtYmd nor more than 5 years from today.",
         "종료일은 시작일보다 빠르거나 오늘부터 5년을 넘을 수 없습니다.",
     ),
+    Code.DAILY_LIMIT: CodeInfo(
+        200,
+        "The card's limit of stamps per day has been reached for this stamp.",
+        "이 스탬프는 카드의 하루 적립 한도에 도달했습니다.",
+    ),
     Code.CARD_NOT_FOUND: CodeInfo(200, "Card not found.", "카드를 찾을 수 없습니다."),
     Code.CARD_IN_USE: CodeInfo(
         200,
@@ -243,6 +255,22 @@ CODES: dict[Code, CodeInfo] = {
         "The account's last owner cannot be disabled or made staff.",
         "계정의 마지막 소유자는 비활성화하거나 직원으로 바꿀 수 없습니다.",
     ),
+    Code.CODE_UNKNOWN: CodeInfo(
+        200, "This stamp code is unknown.", "알 수 없는 스탬프 코드입니다."
+    ),
+    Code.CODE_USED: CodeInfo(
+        200, "This stamp code was already used.", "이미 사용된 스탬프 코드입니다."
+    ),
+    Code.CODE_EXPIRED: CodeInfo(
+        200, "This stamp code has expired.", "유효 시간이 지난 스탬프 코드입니다."
+    ),
+    Code.CODE_REVOKED: CodeInfo(200, "This stamp code was revoked.", "취소된 스탬프 코드입니다."),
+    Code.CODE_WRONG_CARD: CodeInfo(
+        200,
+        "This stamp code is for another card.",
+        "이 스탬프 코드는 다른 카드용입니다.",
+    ),
+    Code.CODE_NOT_FOUND: CodeInfo(200, "Stamp code not found.", "스탬프 코드를 찾을 수 없습니다."),
 }
 
 

@@ -56,7 +56,13 @@ _PIN_STATUS = {
     PinRefusal.WRONG: 403,
     PinRefusal.LOCKED: 429,
 }
-DONE_NOTICES = {"added": "done_added", "redeemed": "done_redeemed", "pin_set": "pin_saved"}
+DONE_NOTICES = {
+    "added": "done_added",
+    "redeemed": "done_redeemed",
+    "pin_set": "pin_saved",
+    "code": "done_code",
+    "enrolled": "done_enrolled",
+}
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False, tags=["page"])
 
@@ -142,6 +148,8 @@ async def stamp_page(request: Request, token: str) -> Response:
     if loaded is None:
         return visit.not_found()
     done = DONE_NOTICES.get(request.query_params.get("done", ""))
+    # The browser now holds this card: a receipt code of its shop offers it.
+    visit.remember_card(loaded.row.token)
     return card_page(visit, loaded, notice=visit.t(done) if done else None)
 
 

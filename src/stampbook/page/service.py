@@ -72,6 +72,8 @@ class Card:
     pin_locked_minutes: int
     onsite_locked_minutes: int
     personal: tuple[tuple[str, str], ...]
+    # The page of the stamp a renewing card's redemption issued (the next cycle).
+    next_token: str | None = None
     # The shop's name and logo (dashboard settings), shown instead of "Stampbook".
     shop_name: str | None = None
     shop_logo: str | None = None
@@ -132,6 +134,7 @@ def card_view(
     public_url: str,
     unlocked: bool,
     onsite_locked_until: datetime | None = None,
+    next_token: str | None = None,
     shop: tuple[str | None, str | None] = (None, None),
 ) -> Card:
     """The page's picture of a stamp row (``now`` is naive UTC, as stored);
@@ -162,6 +165,7 @@ def card_view(
         pin_locked_minutes=minutes_left(row.pin_locked_until, now),
         onsite_locked_minutes=minutes_left(onsite_locked_until, now),
         personal=personal,
+        next_token=next_token,
         shop_name=shop[0],
         shop_logo=web_url(shop[1]),
     )
@@ -204,6 +208,7 @@ class Loaded:
     row: Row[Any]
     zone: str
     onsite_locked_until: datetime | None = None
+    next_token: str | None = None
     shop: tuple[str | None, str | None] = (None, None)
 
 
@@ -224,8 +229,14 @@ async def load(runtime: Runtime, token: str, *, page_address: str | None = None)
                 page_address=page_address,
                 now=utc_naive(runtime.clock.now()),
             )
+        next_token = None
+        if row.next_stamp_idx is not None:
+            renewed = await stamp_repo.view(
+                conn, account_idx=row.account_idx, stamp_idx=row.next_stamp_idx
+            )
+            next_token = renewed.token if renewed is not None else None
         shop = await page_repo.account_face(conn, account_idx=row.account_idx)
-    return Loaded(row, zone, locked_until, shop)
+    return Loaded(row, zone, locked_until, next_token, shop)
 
 
 def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
@@ -238,5 +249,6 @@ def view(runtime: Runtime, loaded: Loaded, *, unlocked: bool = False) -> Card:
         public_url=runtime.settings.public_url,
         unlocked=unlocked,
         onsite_locked_until=loaded.onsite_locked_until,
+        next_token=loaded.next_token,
         shop=loaded.shop,
     )

@@ -1,5 +1,6 @@
-"""The page's signed values: the signing key every worker shares, PIN sessions
-and CSRF tokens (each with its own salt), and a browser's CSRF identity."""
+"""The page's signed values: the signing key every worker shares, PIN sessions,
+CSRF tokens and the remembered cards (each with its own salt), and a
+browser's CSRF identity."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from stampbook.page import repository as page_repo
 
 PIN_SESSION_SECONDS = 7 * 24 * 3600
 CSRF_MAX_AGE_SECONDS = 12 * 3600
+CARDS_MAX_AGE_SECONDS = 365 * 24 * 3600
+CARDS_REMEMBERED = 10
 SECRET_SETTING = "page_secret"
 
 
@@ -40,6 +43,23 @@ class Signer:
     def __init__(self, secret: str) -> None:
         self._session = URLSafeTimedSerializer(secret, salt="stampbook.page.session")
         self._csrf = URLSafeTimedSerializer(secret, salt="stampbook.page.csrf")
+        self._cards = URLSafeTimedSerializer(secret, salt="stampbook.page.cards")
+
+    def cards(self, tokens: list[str]) -> str:
+        """The cookie value remembering this browser's stamp pages, newest first."""
+        return self._cards.dumps(tokens[:CARDS_REMEMBERED])
+
+    def cards_of(self, value: str | None) -> list[str]:
+        """The remembered page tokens ([] when absent, forged or too old)."""
+        if not value:
+            return []
+        try:
+            data = self._cards.loads(value, max_age=CARDS_MAX_AGE_SECONDS)
+        except BadSignature:
+            return []
+        if not isinstance(data, list):
+            return []
+        return [token for token in data if isinstance(token, str)][:CARDS_REMEMBERED]
 
     def session(self, token: str, pin_hash: str) -> str:
         """The cookie value proving the PIN of this stamp was entered.

@@ -27,7 +27,13 @@ from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import SUPPORTED, negotiate
 from stampbook.kit.params import strict_decimal
 from stampbook.kit.runtime import Runtime
-from stampbook.page.signing import PIN_SESSION_SECONDS, Signer, new_browser_id, signing_secret
+from stampbook.page.signing import (
+    CARDS_MAX_AGE_SECONDS,
+    PIN_SESSION_SECONDS,
+    Signer,
+    new_browser_id,
+    signing_secret,
+)
 from stampbook.page.text import LANGUAGE_NAMES, pick_language, text
 
 log = logging.getLogger("stampbook.page")
@@ -36,6 +42,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 COOKIE_SESSION = "sb_pin"  # Path=/s/{token}: sent to that stamp's page only
 COOKIE_CSRF = "sb_csrf"
 COOKIE_LANG = "sb_lang"
+# The stamp pages this browser opened (signed page tokens, newest first), so a
+# receipt code (/c/{code}) can offer to add to the customer's card: Path=/.
+COOKIE_CARDS = "sb_cards"
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 CSP = (
     "default-src 'none'; img-src {img}; style-src 'self'; form-action 'self'; "
@@ -155,6 +164,17 @@ class Visit:
             max_age=PIN_SESSION_SECONDS,
         )
 
+    def remembered_cards(self) -> list[str]:
+        """The page tokens of the stamp cards this browser opened, newest first."""
+        return self.signer.cards_of(self.request.cookies.get(COOKIE_CARDS))
+
+    def remember_card(self, token: str) -> None:
+        """Remember on this browser that it holds the stamp card ``token``."""
+        tokens = [token, *(other for other in self.remembered_cards() if other != token)]
+        self.set_cookie(
+            COOKIE_CARDS, self.signer.cards(tokens), path="/", max_age=CARDS_MAX_AGE_SECONDS
+        )
+
     def close_session(self, token: str) -> None:
         """Forget the entered PIN on this browser."""
         self.set_cookie(COOKIE_SESSION, "", path=f"/s/{token}", max_age=0)
@@ -235,8 +255,9 @@ def _secret_cache(request: Request) -> dict[str, str]:
     return cache
 
 
-async def start(request: Request) -> Visit:
-    """Begin a page request: language, signing key, CSRF cookie."""
+async def start(request: Request, *, cookie_path: str = "/s/") -> Visit:
+    """Begin a page request: language, signing key, CSRF cookie (sent back to
+    the pages under ``cookie_path``: ``/s/`` for stamp pages, ``/c/`` for codes)."""
     runtime: Runtime = request.app.state.runtime
     secret = await signing_secret(runtime, _secret_cache(request))
     browser_id = request.cookies.get(COOKIE_CSRF) or ""
@@ -249,10 +270,10 @@ async def start(request: Request) -> Visit:
     )
     if len(browser_id) < 16:
         visit.browser_id = new_browser_id()
-        visit.set_cookie(COOKIE_CSRF, visit.browser_id, path="/s/", max_age=None)
+        visit.set_cookie(COOKIE_CSRF, visit.browser_id, path=cookie_path, max_age=None)
     chosen = request.query_params.get("lang")
     if chosen in SUPPORTED:
-        visit.set_cookie(COOKIE_LANG, chosen, path="/s/", max_age=LANG_COOKIE_SECONDS)
+        visit.set_cookie(COOKIE_LANG, chosen, path=cookie_path, max_age=LANG_COOKIE_SECONDS)
     return visit
 
 

@@ -80,6 +80,10 @@ ADD = Change(
     events=(
         (outbox.STAMP_ADDED, None),
         (outbox.STAMP_COMPLETED, lambda row: rules.completes(row.stamps, row.max_stamps)),
+        (
+            outbox.STAMP_SUSPICIOUS,
+            lambda row: rules.suspicious(row.day_adds, row.suspicious_adds_per_day),
+        ),
     ),
 )
 REMOVE = Change(
@@ -168,9 +172,17 @@ class _NotChanged(Exception):
 
 
 def change_values(
-    ctx: CallContext, change: Change, *, stamp_idx: int, fingerprint: str | None
+    ctx: CallContext,
+    change: Change,
+    *,
+    stamp_idx: int,
+    fingerprint: str | None,
+    delta: int | None = None,
+    code_idx: int | None = None,
 ) -> dict[str, Any]:
-    """The ``p_`` values of one change, for any of its statements."""
+    """The ``p_`` values of one change, for any of its statements: ``delta``
+    stamps (the change's own by default; a receipt code may be worth more),
+    ``code_idx`` the code a claim recorded on the ledger row."""
     return {
         "p_stamp_idx": stamp_idx,
         "p_account_idx": ctx.account_idx,
@@ -185,19 +197,26 @@ def change_values(
         "p_key_idx": ctx.key_idx,
         "p_user_idx": ctx.user_idx,
         "p_action": change.action,
-        "p_delta": change.delta,
+        "p_delta": change.delta if delta is None else delta,
+        "p_code_idx": code_idx,
     }
 
 
 async def try_change(
-    db: Database, ctx: CallContext, change: Change, *, stamp_idx: int, fingerprint: str | None
+    db: Database,
+    ctx: CallContext,
+    change: Change,
+    *,
+    stamp_idx: int,
+    fingerprint: str | None,
+    delta: int | None = None,
 ) -> bool:
-    """Do ``change`` to one stamp, with its key row, ledger row and outbox
-    messages, if every rule allows it now; True when it did. False changes
-    nothing."""
+    """Do ``change`` to one stamp (``delta`` stamps, the change's own by
+    default), with its key row, ledger row and outbox messages, if every rule
+    allows it now; True when it did. False changes nothing."""
     if not db.has_driver_path:
         return False
-    params = change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint)
+    params = change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=fingerprint, delta=delta)
     if db.is_sqlite:
         try:
             async with db.driver_write() as conn:
@@ -228,7 +247,7 @@ async def _change_sqlite(
     after = await _UPDATE[change.action].first(conn, params)
     if after is None:
         raise _NotChanged
-    stamps_before = after.stamps - change.delta
+    stamps_before = after.stamps - params["p_delta"]
     params.update(
         p_card_idx=after.card_idx, p_stamps_before=stamps_before, p_stamps_after=after.stamps
     )

@@ -6,9 +6,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     Integer,
     Row,
     bindparam,
+    case,
     delete,
     insert,
     literal_column,
@@ -33,6 +35,9 @@ _CARD_VIEW_COLUMNS = (
     "onsite_yn",
     "onsite_pwd",
     "min_interval_sec",
+    "auto_renew_yn",
+    "max_adds_per_day",
+    "suspicious_adds_per_day",
 )
 _STAMP_VIEW_COLUMNS = (
     "stamp_idx",
@@ -57,6 +62,9 @@ _STAMP_VIEW_COLUMNS = (
     "pin_hash",
     "pin_failures",
     "pin_locked_until",
+    "day_ymd",
+    "day_adds",
+    "next_stamp_idx",
 )
 
 _owner = card.alias("owner_card")
@@ -110,21 +118,33 @@ VIEW_BY_IDX = _VIEW_SELECT.where(
 )
 VIEW_BY_IDX_FOR_UPDATE = VIEW_BY_IDX.with_for_update(of=stamp)
 
+# ``p_delta`` stamps at once: 1 for the API's add, a receipt code's worth for a claim.
+_DELTA = bindparam("p_delta", type_=Integer)
+_TODAY = bindparam("p_today", type_=Date)
+# The stamps added today so far: the counter belongs to ``day_ymd`` only.
+_ADDS_TODAY = case((stamp.c.day_ymd == _TODAY, stamp.c.day_adds), else_=0)
+
 ADD_ONE = (
     update(stamp)
     .where(
         stamp.c.stamp_idx == bindparam("p_stamp_idx"),
         stamp.c.account_idx == bindparam("p_account_idx"),
         card.c.card_idx == stamp.c.card_idx,
-        *_usable_today(bindparam("p_today")),
-        stamp.c.stamps < stamp.c.max_stamps,
+        *_usable_today(_TODAY),
+        stamp.c.stamps + _DELTA <= stamp.c.max_stamps,
         or_(
             card.c.min_interval_sec <= 0,
             stamp.c.last_add_ms.is_(None),
             stamp.c.last_add_ms + card.c.min_interval_sec * 1000 <= bindparam("p_now_ms"),
         ),
+        or_(card.c.max_adds_per_day <= 0, card.c.max_adds_per_day >= _ADDS_TODAY + _DELTA),
     )
-    .values(stamps=stamp.c.stamps + 1, last_add_ms=bindparam("p_now_ms"))
+    .values(
+        stamps=stamp.c.stamps + _DELTA,
+        last_add_ms=bindparam("p_now_ms"),
+        day_ymd=_TODAY,
+        day_adds=_ADDS_TODAY + _DELTA,
+    )
     .returning(*_VIEW_RETURNING)
 )
 
@@ -162,6 +182,7 @@ _EVENT_VALUES = {
     "user_idx": "p_user_idx",
     "idempotency_key": "p_idem_key",
     "reg_ymdt": "p_now",
+    "code_idx": "p_code_idx",
 }
 
 
@@ -222,6 +243,7 @@ async def add_one(
         "p_account_idx": account_idx,
         "p_today": today,
         "p_now_ms": now_ms,
+        "p_delta": 1,
     }
     return (await conn.execute(ADD_ONE, params)).first()
 

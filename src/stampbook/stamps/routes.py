@@ -19,7 +19,7 @@ from stampbook.kit.params import (
     OptionalQueryIdx,
     QueryIdx,
 )
-from stampbook.stamps import hot_path, service
+from stampbook.stamps import hot_path, reads, service
 from stampbook.stamps.schemas import CreateStamp, RedeemStamp, StampRef, UpdateStamp
 
 router = APIRouter(prefix="/api/stamp/v1", tags=["stamps"])
@@ -77,6 +77,7 @@ class EventView(BaseModel):
     stampsAfter: int
     source: str
     regYmdt: str
+    codeIdx: int | None
 
 
 class EventPage(BaseModel):
@@ -163,7 +164,7 @@ async def list_stamps(
     """A page of the account's stamps, newest first, with optional filters."""
 
     async def run(conn: Any, ctx: Any) -> Any:
-        return await service.list_stamps(
+        return await reads.list_stamps(
             conn,
             ctx,
             card_idx=cardIdx,
@@ -186,7 +187,7 @@ async def stamp_history(
 ) -> Response:
     """A stamp's ledger, newest first: CREATE, ADD, REMOVE, UPDATE, USE."""
     return await call.read(
-        lambda conn, ctx: service.history(conn, ctx, stamp_idx=stampIdx, limit=limit, cursor=cursor)
+        lambda conn, ctx: reads.history(conn, ctx, stamp_idx=stampIdx, limit=limit, cursor=cursor)
     )
 
 

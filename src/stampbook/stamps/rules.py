@@ -2,7 +2,7 @@
 
 When several rules refuse a call, the first in this order answers: not found,
 inactive, not started, expired, redeemed, then the verb's own rule (full,
-empty, not complete, password, too soon). ``remove`` checks only redeemed and
+empty, not complete, password, too soon, then the daily limit). ``remove`` checks only redeemed and
 empty, so that a mistake can be undone on an expired or inactive card.
 """
 
@@ -29,6 +29,9 @@ class StampState:
     max_stamps: int
     min_interval_sec: int = 0
     last_add_ms: int | None = None
+    max_adds_per_day: int = 0
+    day_ymd: date | None = None
+    day_adds: int = 0
 
 
 def state_of(row: Any) -> StampState:
@@ -42,6 +45,9 @@ def state_of(row: Any) -> StampState:
         max_stamps=row.max_stamps,
         min_interval_sec=row.min_interval_sec,
         last_add_ms=row.last_add_ms,
+        max_adds_per_day=row.max_adds_per_day,
+        day_ymd=row.day_ymd,
+        day_adds=row.day_adds,
     )
 
 
@@ -50,6 +56,13 @@ def completes(stamps: Any, max_stamps: Any) -> Any:
     too. Written once for plain values and for SQL columns alike (the
     one-statement add puts it in its WHERE, stamps/hot_path.py)."""
     return stamps >= max_stamps
+
+
+def suspicious(day_adds: Any, threshold: Any) -> Any:
+    """True when a stamp received more stamps today than the card's threshold
+    (0: never). Written once for plain values and SQL columns alike, as
+    ``completes``: ``&`` is ``and`` for both."""
+    return (threshold > 0) & (day_adds > threshold)
 
 
 def usability_refusal(state: StampState, today: date) -> Code | None:
@@ -65,16 +78,24 @@ def usability_refusal(state: StampState, today: date) -> Code | None:
     return None
 
 
-def add_refusal(state: StampState, today: date, now_ms: int) -> Code | None:
-    """Why one more stamp may not be added, or None."""
+def add_refusal(state: StampState, today: date, now_ms: int, count: int = 1) -> Code | None:
+    """Why ``count`` more stamps (one, except for a receipt code worth more)
+    may not be added, or None."""
     refusal = usability_refusal(state, today)
     if refusal is not None:
         return refusal
-    if state.stamps >= state.max_stamps:
+    if state.stamps + count > state.max_stamps:
         return Code.STAMP_FULL
     if too_soon(state, now_ms):
         return Code.TOO_SOON
+    if state.max_adds_per_day > 0 and adds_on(state, today) + count > state.max_adds_per_day:
+        return Code.DAILY_LIMIT
     return None
+
+
+def adds_on(state: StampState, today: date) -> int:
+    """The stamps this stamp received on ``today`` (its counter is of one day)."""
+    return state.day_adds if state.day_ymd == today else 0
 
 
 def too_soon(state: StampState, now_ms: int) -> bool:
@@ -109,6 +130,12 @@ def latest_end(today: date) -> date:
         return today.replace(year=today.year + PERIOD_YEARS)
     except ValueError:
         return today.replace(year=today.year + PERIOD_YEARS, day=28)
+
+
+def next_period(strt: date, end: date, today: date) -> tuple[date, date]:
+    """The period of a renewed card's next stamp: from today, as long as the
+    redeemed stamp's was, within the five years any period may span."""
+    return today, min(today + (end - strt), latest_end(today))
 
 
 def period_refusal(strt: date, end: date, today: date) -> Code | None:

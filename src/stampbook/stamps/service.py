@@ -20,12 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from stampbook.cards import repository as card_repo
 from stampbook.kit import metrics
 from stampbook.kit.call import ServiceCall
-from stampbook.kit.clock import format_ymdt
 from stampbook.kit.context import CallContext
 from stampbook.kit.db import Database
 from stampbook.kit.errors import Code, StampbookError
-from stampbook.kit.pages import page
-from stampbook.kit.params import decode_cursor
 from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
@@ -50,6 +47,8 @@ _UPDATABLE = {
     "userEtc1": "user_etc1",
     "userEtc2": "user_etc2",
 }
+# What the next stamp of a renewing card keeps of the redeemed one.
+_USER_FIELDS = {field: column for field, column in _UPDATABLE.items() if field not in ("activeYn",)}
 
 
 def new_user_id() -> str:
@@ -87,10 +86,13 @@ async def record(
     stamps_before: int,
     event_types: tuple[str, ...],
     wallet: bool = True,
+    code_idx: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Write the ledger row, the outbox messages and the pass updates of one
     accepted change, and count it (``kit.metrics``: adds, removes, rewards
-    redeemed)."""
+    redeemed); ``code_idx`` is the receipt code it claimed, ``extra`` the
+    webhooks' own additions."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -105,10 +107,11 @@ async def record(
             "p_user_idx": ctx.user_idx,
             "p_idem_key": ctx.idempotency_key,
             "p_now": ctx.now_naive,
+            "p_code_idx": code_idx,
         },
     )
     await outbox.enqueue(
-        conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx
+        conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx, extra=extra
     )
     metrics.count_change(action)
     if ctx.wallet and wallet:
@@ -118,6 +121,11 @@ async def record(
 
 async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> int:
     """Issue a stamp on a card; returns the new stampIdx."""
+    return int((await issue(conn, ctx, body)).stamp_idx)
+
+
+async def issue(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> Row[Any]:
+    """Issue a stamp on a card, with its CREATE in the ledger; its view row."""
     _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
     owner = await card_repo.get(
         conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
@@ -156,7 +164,7 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
         event_types=(outbox.STAMP_CREATED,),
         wallet=False,  # a new stamp has no pass yet
     )
-    return int(row.stamp_idx)
+    return row
 
 
 # Accepted adds and removes done whole by the one-step path, by ledger action:
@@ -195,14 +203,25 @@ async def _at_once(
     return lambda conn, call_ctx: general(conn, call_ctx, stamp_idx=stamp_idx)
 
 
-async def add(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
-    """Add exactly one stamp, or refuse with the first rule that forbids it."""
+async def add(
+    conn: AsyncConnection,
+    ctx: CallContext,
+    *,
+    stamp_idx: int,
+    count: int = 1,
+    code_idx: int | None = None,
+) -> None:
+    """Add exactly one stamp (``count``: a receipt code's worth, at once, as one
+    ADD; ``code_idx``: the code claimed), or refuse with the first rule that
+    forbids it."""
     await _change(
         conn,
         ctx,
         hot_path.ADD,
         stamp_idx,
-        lambda state: rules.add_refusal(state, ctx.today, ctx.now_ms),
+        lambda state: rules.add_refusal(state, ctx.today, ctx.now_ms, count),
+        delta=count,
+        code_idx=code_idx,
     )
 
 
@@ -217,10 +236,15 @@ async def _change(
     change: hot_path.Change,
     stamp_idx: int,
     refusal: Callable[[rules.StampState], Code | None],
+    *,
+    delta: int | None = None,
+    code_idx: int | None = None,
 ) -> None:
     """The general path of an add or a remove: its conditional UPDATE, and
     when it matches nothing, the first rule that refuses."""
-    params = hot_path.change_values(ctx, change, stamp_idx=stamp_idx, fingerprint=None)
+    params = hot_path.change_values(
+        ctx, change, stamp_idx=stamp_idx, fingerprint=None, delta=delta, code_idx=code_idx
+    )
     for _ in range(CONDITIONAL_RETRIES):
         after = (await conn.execute(change.update, params)).first()
         if after is not None:
@@ -229,8 +253,10 @@ async def _change(
                 ctx,
                 after,
                 action=change.action,
-                stamps_before=after.stamps - change.delta,
+                stamps_before=after.stamps - params["p_delta"],
                 event_types=change.events_after(after),
+                code_idx=code_idx,
+                extra=None if code_idx is None else {"codeIdx": code_idx},
             )
             return
         current = await _existing(conn, ctx, stamp_idx)
@@ -271,6 +297,32 @@ async def redeem(
         current = await _existing(conn, ctx, stamp_idx)
         _refuse(rules.redeem_refusal(rules.state_of(current), ctx.today))
         raise StampbookError(Code.STAMP_REDEEMED)
+    await _used(conn, ctx, after)
+
+
+async def _used(
+    conn: AsyncConnection, ctx: CallContext, after: Row[Any], *, wallet: bool = True
+) -> None:
+    """The USE of a redeemed stamp; on a card that renews itself, first the
+    customer's next stamp (same card and customer, a CREATE in the ledger),
+    which the redeemed stamp and its ``stamp.used`` name. ``wallet`` is False
+    when the caller's own record already queued the pass's update."""
+    extra = None
+    if after.auto_renew_yn == "Y":
+        strt, end = rules.next_period(after.strt_ymd, after.end_ymd, ctx.today)
+        fields = {name: getattr(after, column) for name, column in _USER_FIELDS.items()}
+        # Values the stamp already holds: valid by construction.
+        body = CreateStamp.model_construct(
+            cardIdx=after.card_idx, strtYmd=strt, endYmd=end, activeYn="Y", **fields
+        )
+        renewed = await issue(conn, ctx, body)
+        after = await repo.update_fields(
+            conn,
+            account_idx=ctx.account_idx,
+            stamp_idx=after.stamp_idx,
+            values={"next_stamp_idx": renewed.stamp_idx},
+        )
+        extra = {"nextStampIdx": int(renewed.stamp_idx)}
     await record(
         conn,
         ctx,
@@ -278,6 +330,8 @@ async def redeem(
         action=repo.ACTION_USE,
         stamps_before=after.stamps,
         event_types=(outbox.STAMP_USED,),
+        extra=extra,
+        wallet=wallet,
     )
 
 
@@ -330,15 +384,8 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
         event_types=(outbox.STAMP_UPDATED,),
     )
     if row.use_yn == "N" and after.use_yn == "Y":
-        await record(
-            conn,
-            ctx,
-            after,
-            action=repo.ACTION_USE,
-            stamps_before=after.stamps,
-            event_types=(outbox.STAMP_USED,),
-            wallet=False,  # the update's own record queued the pass's update
-        )
+        # the update's own record queued the pass's update
+        await _used(conn, ctx, after, wallet=False)
 
 
 async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
@@ -349,65 +396,4 @@ async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> 
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None
-    )
-
-
-async def list_stamps(
-    conn: AsyncConnection,
-    ctx: CallContext,
-    *,
-    card_idx: int | None,
-    user_id: str | None,
-    active_yn: str | None,
-    use_yn: str | None,
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
-    """A page of the account's stamps, newest first."""
-    rows = await repo.list_views(
-        conn,
-        account_idx=ctx.account_idx,
-        card_idx=card_idx,
-        user_id=user_id,
-        active_yn=active_yn,
-        use_yn=use_yn,
-        limit=limit,
-        before_idx=decode_cursor(cursor),
-    )
-    return page(
-        rows,
-        limit=limit,
-        render=lambda row: render_stamp(row, public_url=ctx.public_url, zone=ctx.zone),
-        idx_of=lambda row: int(row.stamp_idx),
-    )
-
-
-def render_event(row: Any, zone: Any) -> dict[str, Any]:
-    """One ledger row as the history endpoint shows it."""
-    return {
-        "eventIdx": row.event_idx,
-        "stampIdx": row.stamp_idx,
-        "action": row.action,
-        "stampsBefore": row.stamps_before,
-        "stampsAfter": row.stamps_after,
-        "source": row.source,
-        "regYmdt": format_ymdt(row.reg_ymdt, zone),
-    }
-
-
-async def history(
-    conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int, limit: int, cursor: str | None
-) -> dict[str, Any]:
-    """A page of a stamp's ledger, newest first."""
-    before = decode_cursor(cursor)
-    if not await repo.exists(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx):
-        raise StampbookError(Code.STAMP_NOT_FOUND)
-    rows = await repo.history(
-        conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx, limit=limit, before_idx=before
-    )
-    return page(
-        rows,
-        limit=limit,
-        render=lambda row: render_event(row, ctx.zone),
-        idx_of=lambda row: int(row.event_idx),
     )

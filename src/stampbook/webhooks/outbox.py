@@ -50,6 +50,7 @@ STAMP_UPDATED = "stamp.updated"
 STAMP_COMPLETED = "stamp.completed"
 STAMP_USED = "stamp.used"
 STAMP_DELETED = "stamp.deleted"
+STAMP_SUSPICIOUS = "stamp.suspicious"
 
 EVENT_TYPES = (
     STAMP_CREATED,
@@ -59,6 +60,7 @@ EVENT_TYPES = (
     STAMP_COMPLETED,
     STAMP_USED,
     STAMP_DELETED,
+    STAMP_SUSPICIOUS,
 )
 
 
@@ -71,14 +73,18 @@ def build_payload(
     stamps_after: int,
     source: str,
     event_idx: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> bytes:
-    """The message body: ``{type, timestamp, data: {stamp…, counts, source, eventIdx}}``."""
+    """The message body: ``{type, timestamp, data: {stamp…, counts, source,
+    eventIdx, extra…}}``; ``extra`` is what one change adds (``nextStampIdx``
+    of a renewing redemption, ``codeIdx`` of a claim)."""
     data = {
         **stamp_view,
         "stampsBefore": stamps_before,
         "stampsAfter": stamps_after,
         "source": source,
         "eventIdx": event_idx,
+        **(extra or {}),
     }
     return orjson.dumps({"type": event_type, "timestamp": timestamp, "data": data})
 
@@ -111,22 +117,24 @@ def change_record(
     stamps_before: int,
     stamps_after: int,
     event_idx: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
     """One message's record, built in Python from the stamp's view row."""
-    return orjson.dumps(
-        {
-            RECORD_MARKER: RECORD_VERSION,
-            "type": event_type,
-            "at": ctx.now_naive,
-            "zone": ctx.zone.key,
-            "publicUrl": ctx.public_url,
-            "stamp": {name: getattr(row, name) for name in _RECORD_COLUMNS},
-            "stampsBefore": stamps_before,
-            "stampsAfter": stamps_after,
-            "source": ctx.source,
-            "eventIdx": event_idx,
-        }
-    ).decode()
+    record: dict[str, Any] = {
+        RECORD_MARKER: RECORD_VERSION,
+        "type": event_type,
+        "at": ctx.now_naive,
+        "zone": ctx.zone.key,
+        "publicUrl": ctx.public_url,
+        "stamp": {name: getattr(row, name) for name in _RECORD_COLUMNS},
+        "stampsBefore": stamps_before,
+        "stampsAfter": stamps_after,
+        "source": ctx.source,
+        "eventIdx": event_idx,
+    }
+    if extra:
+        record["extra"] = extra
+    return orjson.dumps(record).decode()
 
 
 def change_record_sql(
@@ -184,6 +192,7 @@ def deliverable(stored: str) -> bytes:
         stamps_after=message["stampsAfter"],
         source=message["source"],
         event_idx=message["eventIdx"],
+        extra=message.get("extra"),
     )
 
 
@@ -290,6 +299,7 @@ def enqueue_values(
     *,
     stamps_before: int,
     event_idx: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``ENQUEUE``'s parameters for one event of the stamp whose view row after
     the change is ``row``."""
@@ -306,6 +316,7 @@ def enqueue_values(
             stamps_before=stamps_before,
             stamps_after=row.stamps,
             event_idx=event_idx,
+            extra=extra,
         ),
         "p_now": ctx.now_naive,
     }
@@ -319,11 +330,12 @@ async def enqueue(
     *,
     stamps_before: int,
     event_idx: int | None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Queue each event of one change (in order) for every matching, active
     endpoint of the account."""
     for event_type in event_types:
         values = enqueue_values(
-            ctx, row, event_type, stamps_before=stamps_before, event_idx=event_idx
+            ctx, row, event_type, stamps_before=stamps_before, event_idx=event_idx, extra=extra
         )
         await conn.execute(ENQUEUE, values)

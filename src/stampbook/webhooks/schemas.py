@@ -18,8 +18,9 @@ EventType = Literal[
     "stamp.completed",
     "stamp.used",
     "stamp.deleted",
+    "stamp.suspicious",
 ]
-EventFilter = Annotated[list[EventType], Field(min_length=1, max_length=7)]
+EventFilter = Annotated[list[EventType], Field(min_length=1, max_length=8)]
 MessageStatus = Literal["pending", "delivered", "failed"]
 MsgId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
