@@ -38,6 +38,7 @@ from stampbook.page.routes import plain_page, static_files
 from stampbook.page.routes import router as page_router
 from stampbook.stamps.routes import router as stamps_router
 from stampbook.stats.routes import router as stats_router
+from stampbook.wallet import routes as wallet_routes
 from stampbook.webhooks import service as webhook_service
 from stampbook.webhooks.routes import router as webhooks_router
 
@@ -126,6 +127,14 @@ def create_app(
     app.include_router(cards_router)
     app.include_router(stats_router)
     app.include_router(webhooks_router)
+    # A wallet's paths exist only when it is configured (docs/wallet.md);
+    # before the page's, whose last route answers every other /s/ path 404.
+    if settings.apple_wallet:
+        app.include_router(wallet_routes.page_apple_router)
+        app.include_router(wallet_routes.apple_router)
+    if settings.google_wallet:
+        app.include_router(wallet_routes.page_google_router)
+        app.include_router(wallet_routes.google_router)
     app.include_router(codes_router)
     app.include_router(codes_page_router)
     app.include_router(page_router)
@@ -211,15 +220,11 @@ DASHBOARD_PATH = "/dashboard/"
 def _install_front_door(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def front_door(request: Request) -> Response:
-        """A browser is led to the dashboard, or to the API reference while no
-        dashboard is mounted; an API client gets the envelope (1003) as before."""
+        """A browser is led to the dashboard (which signs it in); an API client
+        gets the envelope (1003) as before."""
         if "text/html" not in request.headers.get("accept", ""):
             raise StarletteHTTPException(404)
-        dashboard = any(
-            str(getattr(route, "path", "")).startswith(DASHBOARD_PATH.rstrip("/"))
-            for route in request.app.routes
-        )
-        return RedirectResponse(DASHBOARD_PATH if dashboard else "/docs", status_code=303)
+        return RedirectResponse(DASHBOARD_PATH, status_code=303)
 
 
 def _install_metrics(app: FastAPI) -> None:

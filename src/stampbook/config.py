@@ -219,6 +219,70 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks of reverse proxies whose "
         "X-Forwarded-For and X-Forwarded-Proto are believed; empty believes none.",
     )
+    # --- Apple Wallet (docs/wallet.md): all five of the first settings, or off.
+    apple_pass_type_id: str | None = Field(
+        default=None, description="Apple pass type identifier, e.g. pass.com.example.stamps."
+    )
+    apple_team_id: str | None = Field(
+        default=None, description="Apple Developer team identifier (10 characters)."
+    )
+    apple_cert: str | None = Field(
+        default=None, description="PEM path: the pass type certificate, which signs every pass."
+    )
+    apple_key: str | None = Field(
+        default=None, description="PEM path: the pass type certificate's private key."
+    )
+    apple_key_password: str | None = Field(
+        default=None, description="The private key's password, when it has one."
+    )
+    apple_wwdr_cert: str | None = Field(
+        default=None,
+        description="PEM path: Apple's WWDR intermediate certificate that issued apple_cert.",
+    )
+    apns_url: str = Field(
+        default="https://api.push.apple.com",
+        description="APNs base URL; the sandbox (api.sandbox.push.apple.com) never "
+        "reaches Wallet passes, so this stays the default outside tests.",
+    )
+    apns_key: str | None = Field(
+        default=None,
+        description="Token auth: path of an APNs auth key (.p8). Unset: pushes use "
+        "certificate auth with the pass type certificate and key.",
+    )
+    apns_key_id: str | None = Field(
+        default=None, description="Token auth: the APNs auth key's 10-character key id."
+    )
+    apns_ca_file: str | None = Field(
+        default=None,
+        description="PEM path of extra CA certificates trusted for APNs (only for a "
+        "stand-in server in tests; Apple's servers need none).",
+    )
+    apns_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Bound of one push (connect, send, answer)."
+    )
+    # --- Google Wallet (docs/wallet.md): both of the first two settings, or off.
+    google_issuer_id: str | None = Field(
+        default=None, description="Google Wallet issuer id (digits) from the Pay & Wallet console."
+    )
+    google_service_account: str | None = Field(
+        default=None, description="Path of the service account's JSON key file."
+    )
+    google_api_url: str = Field(
+        default="https://walletobjects.googleapis.com/walletobjects/v1",
+        description="Google Wallet REST API base URL.",
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token",
+        description="Google's OAuth token endpoint for the service account.",
+    )
+    google_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Bound of one Google call (token or object)."
+    )
+    wallet_workers_enabled: bool = Field(
+        default=True,
+        description="Run the wallet workers (APNs pushes, Google updates) inside "
+        "`stampbook serve` when a wallet is configured.",
+    )
     log_level: str = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     access_log: bool = Field(
@@ -260,6 +324,29 @@ class Settings(BaseSettings):
     def async_database_url(self) -> str:
         """The SQLAlchemy URL with the async driver for this database."""
         return async_database_url(self.database_url)
+
+    @property
+    def apple_wallet(self) -> bool:
+        """True when Apple Wallet passes are configured (docs/wallet.md)."""
+        return all(
+            (
+                self.apple_pass_type_id,
+                self.apple_team_id,
+                self.apple_cert,
+                self.apple_key,
+                self.apple_wwdr_cert,
+            )
+        )
+
+    @property
+    def google_wallet(self) -> bool:
+        """True when Google Wallet objects are configured (docs/wallet.md)."""
+        return bool(self.google_issuer_id and self.google_service_account)
+
+    @property
+    def wallet(self) -> bool:
+        """True when either wallet is on: changes then queue wallet updates."""
+        return self.apple_wallet or self.google_wallet
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,5 +1,5 @@
 """Periodic work run beside the API: the hourly housekeeping and, when enabled,
-the webhook dispatcher.
+the webhook dispatcher and the wallet workers.
 
 A top layer, beside ``app`` and ``cli``: the app's lifespan asks
 :func:`running` to start what :func:`background_jobs` lists, and
@@ -20,6 +20,8 @@ from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
+from stampbook.wallet import repository as wallet_repo
+from stampbook.wallet.worker import run_workers as wallet_forever
 from stampbook.webhooks import repository as webhook_repo
 from stampbook.webhooks.dispatcher import dispatch_forever
 
@@ -35,6 +37,8 @@ def background_jobs(settings: Settings) -> list[BackgroundJob]:
     jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
+    if settings.wallet and settings.wallet_workers_enabled:
+        jobs.append(wallet_forever)
     return jobs
 
 
@@ -55,8 +59,9 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
 
 
 async def housekeeping(runtime: Runtime) -> tuple[int, int]:
-    """Purge expired Idempotency-Keys, old settled webhook messages and spent
-    on-site password counters; returns how many keys and messages went."""
+    """Purge expired Idempotency-Keys, old settled webhook messages, spent
+    on-site password counters and old failed wallet jobs; returns how many
+    keys and messages went."""
     now = utc_naive(runtime.clock.now())
     settings = runtime.settings
     async with runtime.db.write() as conn:
@@ -69,6 +74,10 @@ async def housekeeping(runtime: Runtime) -> tuple[int, int]:
         # On-site password counters that count nothing any more (one row per
         # client address that ever guessed): not worth a line in the report.
         await onsite.purge(conn, now=now, lock_minutes=settings.lockout_minutes)
+        # Wallet jobs that failed for good, kept as long as failed webhook messages.
+        await wallet_repo.purge_failed(
+            conn, before=now - timedelta(days=settings.webhook_retention_days)
+        )
     return keys, messages
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Route
 
 from stampbook.kit.openapi import DOCS_ASSETS
@@ -50,25 +49,14 @@ async def test_the_vendored_files_are_the_pinned_ones_and_served(client: httpx.A
         assert response.content == (DOCS_ASSETS / name).read_bytes()
 
 
-async def test_a_browser_at_the_root_is_sent_to_the_docs(client: httpx.AsyncClient) -> None:
+async def test_a_browser_at_the_root_is_sent_to_the_dashboard(client: httpx.AsyncClient) -> None:
     response = await client.get("/", headers=HTML)
-    assert response.status_code == 303 and response.headers["location"] == "/docs"
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard/"
 
 
 async def test_an_api_client_at_the_root_gets_the_envelope(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get("/"), 404, 1003)
     assert_envelope(await client.get("/", headers={"Accept": "application/json"}), 404, 1003)
-
-
-async def test_a_browser_goes_to_the_dashboard_once_one_is_mounted(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
-    async def dashboard() -> dict[str, str]:
-        return {}
-
-    app.add_api_route("/dashboard/", dashboard)
-    response = await client.get("/", headers=HTML)
-    assert response.status_code == 303 and response.headers["location"] == "/dashboard/"
 
 
 class OfflineBrowser:

@@ -1,5 +1,5 @@
 """The ``stampbook`` command: serve, worker, migrations, accounts, keys, cards,
-stamps, receipt codes, webhooks, housekeeping, demo, backup, import and export.
+stamps, receipt codes, webhooks, wallet, housekeeping, demo, backup, import and export.
 
 The forms ``stampbook db upgrade``, ``stampbook apikey create --account NAME``
 (the key alone on the last line of stdout), ``apikey list|revoke``,
@@ -26,6 +26,7 @@ from stampbook.cli import (
     stamp,
     transfer,
     user,
+    wallet,
     webhook,
 )
 
@@ -49,5 +50,6 @@ app.add_typer(code.app, name="code")
 app.add_typer(user.app, name="user")
 app.add_typer(housekeeping.idempotency_app, name="idempotency")
 app.add_typer(webhook.app, name="webhook", no_args_is_help=True)
+app.add_typer(wallet.app, name="wallet", no_args_is_help=True)
 
 __all__ = ["app"]

@@ -1,5 +1,5 @@
 """``stampbook serve`` (the API and the stamp pages under uvicorn) and
-``stampbook worker`` (webhook delivery on its own)."""
+``stampbook worker`` (webhook delivery and the wallet workers on their own)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from stampbook.cli.shared import load_settings, redacted
 from stampbook.kit import logs, metrics
 from stampbook.kit.connections import connection_options
 from stampbook.kit.db import Database
+from stampbook.kit.runtime import Runtime
+from stampbook.wallet.worker import workers_for
 from stampbook.webhooks.dispatcher import DEFAULT_BATCH_SIZE, DEFAULT_POLL_SECONDS, Dispatcher
 
 
@@ -73,8 +75,12 @@ def worker(
         typer.Option(help="How long a claim lasts before another worker may take it over."),
     ] = None,
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+    wallet: Annotated[
+        bool, typer.Option(help="Also send wallet updates (APNs, Google), when configured.")
+    ] = True,
 ) -> None:
-    """Deliver webhooks until interrupted (SIGINT or SIGTERM finish the batch in hand)."""
+    """Deliver webhooks and wallet updates until interrupted (SIGINT or SIGTERM
+    finish the batch in hand)."""
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -83,6 +89,8 @@ def worker(
 
     async def run() -> int:
         database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        runtime = Runtime.build(settings) if wallet and settings.wallet else None
+        wallets = workers_for(runtime) if runtime is not None else []
         dispatcher = Dispatcher(
             database,
             timeout=settings.webhook_timeout_seconds,
@@ -92,16 +100,25 @@ def worker(
         )
         try:
             if once:
+                for each in wallets:
+                    await each.drain()
                 return len(await dispatcher.drain())
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            await dispatcher.run_forever(stop=stop, poll_seconds=poll_seconds)
+            await asyncio.gather(
+                dispatcher.run_forever(stop=stop, poll_seconds=poll_seconds),
+                *(each.run_forever(stop=stop, poll_seconds=poll_seconds) for each in wallets),
+            )
             return 0
         finally:
             await dispatcher.aclose()
             await database.dispose()
+            for each in wallets:
+                await each.aclose()
+            if runtime is not None:
+                await runtime.close()
 
     attempts = asyncio.run(run())
     if once:

@@ -81,6 +81,7 @@ async def account_context(conn: AsyncConnection, settings: Settings, name: str) 
         now=Clock().now(),
         public_url=settings.public_url,
         source=SOURCE_CLI,
+        wallet=settings.wallet,
     )
 
 

@@ -133,6 +133,9 @@ def detail_page(
         card=detail.card,
         card_level=2,
         qr_svg=Markup(svg),
+        # The wallets' links, to hand to the customer (docs/wallet.md).
+        wallet_apple=desk.runtime.settings.apple_wallet,
+        wallet_google=desk.runtime.settings.google_wallet,
         notice=desk.t(done) if done else None,
         error=error,
     )

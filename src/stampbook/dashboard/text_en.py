@@ -54,6 +54,8 @@ EN: dict[str, str] = {
     "create_key": "Create key",
     "created": "Created",
     "customer_link": "The customer's link",
+    "wallet_apple": "Apple Wallet pass",
+    "wallet_google": "Google Wallet pass",
     "deactivate": "Switch off",
     "delete_card": "Delete card",
     "delete_card_help": "Only a card no stamp was issued on can be deleted.",

@@ -54,6 +54,8 @@ KO: dict[str, str] = {
     "create_key": "키 만들기",
     "created": "생성일",
     "customer_link": "고객 링크",
+    "wallet_apple": "Apple 지갑 패스",
+    "wallet_google": "Google 월렛 패스",
     "deactivate": "비활성화",
     "delete_card": "카드 삭제",
     "delete_card_help": "스탬프를 발급하지 않은 카드만 삭제할 수 있습니다.",

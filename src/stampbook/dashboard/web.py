@@ -159,6 +159,7 @@ class Desk:
             lockout_failures=settings.lockout_failures,
             lockout_minutes=settings.lockout_minutes,
             lockout_address_failures=settings.lockout_address_failures,
+            wallet=settings.wallet,
         )
 
     @property

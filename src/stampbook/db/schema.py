@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -404,6 +405,80 @@ dashboard_session = Table(
     Column("revoked_at", DateTime, nullable=True),
 )
 
+# --- wallet passes (wallet/, migration 0008) ------------------------------------
+
+# One pass per stamp, made when the customer first asks for one. No foreign key
+# to the stamp: a deleted stamp's pass lives on, voided, so a phone that asks
+# for it learns it is void (``snapshot`` keeps what the pass last showed).
+wallet_pass = Table(
+    "wallet_pass",
+    metadata,
+    Column("pass_idx", Id, primary_key=True, autoincrement=True),
+    # Opaque to the phone and to Google: never the stampIdx.
+    Column("serial", String(64), nullable=False, unique=True),
+    Column("auth_token", String(64), nullable=False),
+    Column("stamp_idx", Id, nullable=False, unique=True),
+    Column("account_idx", Id, nullable=False),
+    # Y once a "Save to Google Wallet" link was made: changes then sync the object.
+    Column("google_yn", String(1), nullable=False, server_default="N"),
+    Column("voided_yn", String(1), nullable=False, server_default="N"),
+    Column("snapshot", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    # The pass's last change: Last-Modified and the update tag of Apple's web service.
+    Column("updated_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# A device that added the pass to Apple Wallet (PassKit web service).
+wallet_registration = Table(
+    "wallet_registration",
+    metadata,
+    Column("registration_idx", Id, primary_key=True, autoincrement=True),
+    Column(
+        "pass_idx",
+        Id,
+        ForeignKey("wallet_pass.pass_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("device_id", String(200), nullable=False),
+    Column("push_token", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("pass_idx", "device_id"),
+    Index("ix_wallet_registration_device", "device_id", "pass_idx"),
+    sqlite_autoincrement=True,
+)
+
+# The wallet outbox: one APNs push per registered device ("apns") or one
+# Google object update per pass ("google") per change, written in the
+# change's own transaction, leased and sent by the wallet workers.
+wallet_job = Table(
+    "wallet_job",
+    metadata,
+    Column("job_idx", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(10), nullable=False),
+    Column(
+        "pass_idx",
+        Id,
+        ForeignKey("wallet_pass.pass_idx", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Unregistering (or APNs' 410) deletes the device's pushes still queued.
+    Column(
+        "registration_idx",
+        Id,
+        ForeignKey("wallet_registration.registration_idx", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    Column("status", String(10), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("locked_until", DateTime, nullable=True),
+    Column("locked_by", String(64), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_wallet_job_due", "kind", "status", "next_attempt_at"),
+    Index("ix_wallet_job_pass", "pass_idx"),
+    Index("ix_wallet_job_registration", "registration_idx"),
 # Single-use receipt and till codes (codes/): the code itself is shown once
 # and stored only as its SHA-256. A claim is one conditional UPDATE of the
 # row (``used_at IS NULL AND revoked_at IS NULL AND expires_at > now``) in

@@ -95,6 +95,7 @@ class Call:
             idempotency_key=idempotency_key,
             lockout_failures=settings.lockout_failures,
             lockout_minutes=settings.lockout_minutes,
+            wallet=settings.wallet,
         )
 
     async def read(self, service: ServiceCall) -> Response:

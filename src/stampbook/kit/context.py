@@ -41,6 +41,9 @@ class CallContext:
     # Wrong on-site passwords from one client address of the stamp page, over
     # every card, before that address is locked (stamps/onsite.py).
     lockout_address_failures: int = 20
+    # A wallet is configured: changes also queue wallet updates (wallet/outbox.py).
+    # Off, not one statement more runs on any change.
+    wallet: bool = False
 
     @property
     def today(self) -> date:

@@ -103,6 +103,9 @@ def card_page(
         card_level=1,
         unlocked=is_unlocked,
         qr_svg=Markup(svg),
+        # The wallets' buttons, only for a configured wallet (docs/wallet.md).
+        wallet_apple=visit.runtime.settings.apple_wallet,
+        wallet_google=visit.runtime.settings.google_wallet,
         notice=notice,
         error=error,
     )

@@ -189,6 +189,7 @@ def context_for(runtime: Runtime, row: Any, zone: str, *, source: str) -> CallCo
         lockout_failures=settings.lockout_failures,
         lockout_minutes=settings.lockout_minutes,
         lockout_address_failures=settings.lockout_address_failures,
+        wallet=settings.wallet,
     )
 
 

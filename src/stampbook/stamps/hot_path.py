@@ -46,6 +46,7 @@ from stampbook.kit.envelope import OK_NULL_BODY
 from stampbook.stamps import repository as repo
 from stampbook.stamps import rules
 from stampbook.stamps.views import usable_view
+from stampbook.wallet import outbox as wallet_outbox
 from stampbook.webhooks import outbox
 
 # The response an accepted change stores for replay, as Call.write stores it.
@@ -97,13 +98,15 @@ def _prefix_param(position: int) -> str:
     return f"p_msg_prefix_{position}"
 
 
-def one_statement(change: Change) -> DriverStatement:
+def one_statement(change: Change, *, wallet: bool = False) -> DriverStatement:
     """A whole accepted change as one PostgreSQL statement, composed of the
     general path's own statements: the conditional UPDATE as the CTE ``upd``,
     then, once per row it returns, the key row with its stored response, the
     ledger row, and one outbox message per event that applies, for every
     matching endpoint. The statement's result is the count after, or no row
-    when a rule refused (then nothing was written)."""
+    when a rule refused (then nothing was written). With ``wallet`` (a wallet
+    is configured) the wallet's pass touch, pushes and syncs are CTEs too
+    (``wallet.outbox.composed``); without, the statement is exactly as before."""
     upd = change.update.cte("upd")
     claimed = idempotency.claim_from(upd).cte("claimed")
     ledger = repo.insert_event_from(upd).cte("ledger")
@@ -142,10 +145,17 @@ def one_statement(change: Change) -> DriverStatement:
         # The ids follow this order: a stamp's "added" is delivered before its "completed".
         order_by=(kind.c.position,),
     ).cte("messages")
-    return DriverStatement(select(upd.c.stamps).add_cte(claimed, ledger, messages), name="Changed")
+    ctes = (claimed, ledger, messages)
+    if wallet:
+        ctes += wallet_outbox.composed(upd.c.stamp_idx, (upd,))
+    return DriverStatement(select(upd.c.stamps).add_cte(*ctes), name="Changed")
 
 
-_POSTGRESQL = {change.action: one_statement(change) for change in (ADD, REMOVE)}
+_POSTGRESQL = {
+    (change.action, wallet): one_statement(change, wallet=wallet)
+    for change in (ADD, REMOVE)
+    for wallet in (False, True)
+}
 _UPDATE = {
     change.action: DriverStatement(change.update, name="StampView") for change in (ADD, REMOVE)
 }
@@ -154,6 +164,7 @@ _INSERT_EVENT = DriverStatement(repo.INSERT_EVENT, name="Event")
 _ENQUEUE = DriverStatement(outbox.ENQUEUE)
 _VIEW_BY_IDX = DriverStatement(repo.VIEW_BY_IDX, name="StampView")
 _HAS_RECEIVER = DriverStatement(outbox.HAS_RECEIVER)
+_WALLET = tuple(DriverStatement(statement) for statement in wallet_outbox.STATEMENTS)
 
 
 class _NotChanged(Exception):
@@ -220,7 +231,8 @@ async def try_change(
     )
     try:
         async with db.driver() as conn:
-            return await _POSTGRESQL[change.action].first(conn, params) is not None
+            statement = _POSTGRESQL[change.action, ctx.wallet]
+            return await statement.first(conn, params) is not None
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
         # The key exists (or a twin holding it waits for this row): the whole
         # statement rolled back; the general path replays or refuses.
@@ -241,6 +253,11 @@ async def _change_sqlite(
     )
     event = await _INSERT_EVENT.first(conn, params)
     assert event is not None
+    # The wallet's pass touch, pushes and syncs (wallet/outbox.py) come first:
+    # nothing below may return before them.
+    if ctx.wallet:
+        for statement in _WALLET:
+            await statement.run(conn, params)
     # An account without an endpoint (most) gets no record rendered for nobody;
     # asked inside this transaction, so an endpoint added before it counts.
     if await _HAS_RECEIVER.first(conn, params) is None:

@@ -26,7 +26,8 @@ from stampbook.kit.errors import Code, StampbookError
 from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
-from stampbook.stamps.views import usable_view
+from stampbook.stamps.views import render_stamp, usable_view
+from stampbook.wallet import outbox as wallet_outbox
 from stampbook.webhooks import outbox
 
 USER_ID_ALPHABET = string.ascii_letters + string.digits
@@ -84,12 +85,14 @@ async def record(
     action: str,
     stamps_before: int,
     event_types: tuple[str, ...],
+    wallet: bool = True,
     code_idx: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> int:
-    """Write the ledger row and the outbox messages of one accepted change, and
-    count it (``kit.metrics``: adds, removes, rewards redeemed); ``code_idx``
-    is the receipt code it claimed, ``extra`` the webhooks' own additions."""
+    """Write the ledger row, the outbox messages and the pass updates of one
+    accepted change, and count it (``kit.metrics``: adds, removes, rewards
+    redeemed); ``code_idx`` is the receipt code it claimed, ``extra`` the
+    webhooks' own additions."""
     event_idx = await repo.insert_event(
         conn,
         {
@@ -111,6 +114,8 @@ async def record(
         conn, ctx, after, event_types, stamps_before=stamps_before, event_idx=event_idx, extra=extra
     )
     metrics.count_change(action)
+    if ctx.wallet and wallet:
+        await wallet_outbox.enqueue(conn, ctx, stamp_idx=after.stamp_idx)
     return event_idx
 
 
@@ -157,6 +162,7 @@ async def issue(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> R
         action=repo.ACTION_CREATE,
         stamps_before=0,
         event_types=(outbox.STAMP_CREATED,),
+        wallet=False,  # a new stamp has no pass yet
     )
     return row
 
@@ -294,10 +300,13 @@ async def redeem(
     await _used(conn, ctx, after)
 
 
-async def _used(conn: AsyncConnection, ctx: CallContext, after: Row[Any]) -> None:
+async def _used(
+    conn: AsyncConnection, ctx: CallContext, after: Row[Any], *, wallet: bool = True
+) -> None:
     """The USE of a redeemed stamp; on a card that renews itself, first the
     customer's next stamp (same card and customer, a CREATE in the ledger),
-    which the redeemed stamp and its ``stamp.used`` name."""
+    which the redeemed stamp and its ``stamp.used`` name. ``wallet`` is False
+    when the caller's own record already queued the pass's update."""
     extra = None
     if after.auto_renew_yn == "Y":
         strt, end = rules.next_period(after.strt_ymd, after.end_ymd, ctx.today)
@@ -322,6 +331,7 @@ async def _used(conn: AsyncConnection, ctx: CallContext, after: Row[Any]) -> Non
         stamps_before=after.stamps,
         event_types=(outbox.STAMP_USED,),
         extra=extra,
+        wallet=wallet,
     )
 
 
@@ -374,12 +384,15 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
         event_types=(outbox.STAMP_UPDATED,),
     )
     if row.use_yn == "N" and after.use_yn == "Y":
-        await _used(conn, ctx, after)
+        # the update's own record queued the pass's update
+        await _used(conn, ctx, after, wallet=False)
 
 
 async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> None:
     """Delete a stamp for good, with its history; receivers get ``stamp.deleted``."""
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
+    if ctx.wallet:
+        await wallet_outbox.void(conn, ctx, row)
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None

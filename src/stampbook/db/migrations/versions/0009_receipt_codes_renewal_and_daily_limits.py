@@ -30,9 +30,7 @@ from alembic import op
 from stampbook.db.sequences import sequence_kept
 
 revision: str = "0009"
-# Joins the two heads this branch sees (perf's 0005, dash-stats' 0007); the
-# lead re-chains the line at merge.
-down_revision: str | tuple[str, ...] | None = ("0005", "0007")
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

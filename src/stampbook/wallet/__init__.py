@@ -1,0 +1,1 @@
+"""Apple Wallet and Google Wallet passes that update (docs/wallet.md)."""
