@@ -479,6 +479,9 @@ wallet_job = Table(
     Index("ix_wallet_job_due", "kind", "status", "next_attempt_at"),
     Index("ix_wallet_job_pass", "pass_idx"),
     Index("ix_wallet_job_registration", "registration_idx"),
+    sqlite_autoincrement=True,
+)
+
 # Single-use receipt and till codes (codes/): the code itself is shown once
 # and stored only as its SHA-256. A claim is one conditional UPDATE of the
 # row (``used_at IS NULL AND revoked_at IS NULL AND expires_at > now``) in

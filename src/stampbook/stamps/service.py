@@ -26,7 +26,7 @@ from stampbook.kit.errors import Code, StampbookError
 from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
-from stampbook.stamps.views import render_stamp, usable_view
+from stampbook.stamps.views import usable_view
 from stampbook.wallet import outbox as wallet_outbox
 from stampbook.webhooks import outbox
 
