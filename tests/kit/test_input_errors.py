@@ -110,7 +110,8 @@ async def test_a_bad_webhook_event_list_names_the_choices(api: Api) -> None:
         "POST", "webhook/create", json={"url": "http://127.0.0.1:9/x", "events": ["nope"]}
     )
     message = assert_envelope(response, 400, 1001)["message"]
-    assert "events must be a list of 1 to 7 of stamp.created" in message
+    assert "events must be a list of 1 to 8 of stamp.created" in message
+    assert message.endswith("stamp.deleted, stamp.suspicious.")
 
 
 def test_every_expectation_has_both_languages_and_names_the_parameter() -> None:
