@@ -12,12 +12,11 @@ from stampbook.stats import repository as repo
 async def test_work_mem_is_raised_for_the_stats_statements_only(database_url: str) -> None:
     database = Database(database_url, pool_size=1)
     try:
-        async with database.read() as conn:
-            async with repo.roomy_sorts(conn):  # on SQLite: nothing to set, and no error
-                if conn.dialect.name != "postgresql":
-                    return
-                inside = (await conn.execute(text("SHOW work_mem"))).scalar_one()
-                assert inside == repo.STATS_WORK_MEM
+        async with database.read() as conn, repo.roomy_sorts(conn):
+            if conn.dialect.name != "postgresql":
+                return  # SQLite: nothing to set, and no error
+            inside = (await conn.execute(text("SHOW work_mem"))).scalar_one()
+            assert inside == repo.STATS_WORK_MEM
         async with database.read() as conn:  # the one pooled connection, handed on
             after = (await conn.execute(text("SHOW work_mem"))).scalar_one()
             assert after != repo.STATS_WORK_MEM
