@@ -4,14 +4,12 @@ already issued on it keep working; reactivating it issues again."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import FastAPI
 
 from tests.codes.conftest import claim, new_code
-from tests.codes.test_page import code_path, send
+from tests.codes.test_page import code_path
 from tests.conftest import Api
-from tests.page.conftest import browser_client
+from tests.page.conftest import CSRF_FIELD, browser_client
 
 
 async def _deactivate(api: Api, card_idx: int, active: str = "N") -> None:
@@ -76,12 +74,17 @@ async def test_a_code_gets_no_card_of_a_deactivated_card_but_still_adds_to_one(
     card_idx = await api.card(cardNm="Corner Coffee")
     held = await api.stamp(card_idx)
     enrol, onto = await new_code(api, card_idx), await new_code(api, card_idx)
-    await _deactivate(api, card_idx)
     async with browser_client(app) as phone:
-        refused = await send(phone, code_path(enrol), action="new")
-        assert refused.status_code == 409
+        opened = await phone.get(code_path(enrol))  # before the card is deactivated
+        token = CSRF_FIELD.search(opened.text)
+        assert token and 'data-action="new"' in opened.text
+        await _deactivate(api, card_idx)
+        page = await phone.get(code_path(enrol))
+        assert "no longer handed out" in page.text and 'data-action="new"' not in page.text
+        # The form opened before is refused all the same, and issues nothing.
+        refused = await phone.post(code_path(enrol), data={"csrf": token.group(1), "action": "new"})
+        assert refused.status_code == 409 and "location" not in refused.headers
         assert "The card is deactivated: it issues no new stamps." in refused.text
-        assert not urlsplit(refused.headers.get("location", "")).path
     assert [s["stampIdx"] for s in (await api.ok("GET", "list"))["items"]] == [held]
     assert (await api.ok("GET", "code/get", params={"codeIdx": enrol["codeIdx"]}))[
         "state"
