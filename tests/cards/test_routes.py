@@ -7,6 +7,7 @@ from tests.conftest import Api
 CARD_FIELDS = [
     "cardIdx", "cardNm", "cardTtl", "maxStamps", "url", "stampImgUrl", "onsiteYn", "onsitePwd",
     "minIntervalSec", "regYmdt", "autoRenewYn", "maxAddsPerDay", "suspiciousAddsPerDay",
+    "activeYn",
 ]  # fmt: skip
 
 

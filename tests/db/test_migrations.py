@@ -177,7 +177,7 @@ def test_upgrading_a_round_one_database_keeps_every_row(round_one_url: str) -> N
         for name, rows in after.items()
     }
     defaults = {"auto_renew_yn": "N", "max_adds_per_day": 0, "suspicious_adds_per_day": 0,
-                "day_adds": 0}  # fmt: skip
+                "active_yn": "Y", "day_adds": 0}  # fmt: skip
     assert added == {
         **{name: set() for name in ALL_TABLES},
         "account": {"display_name", "logo_url"},

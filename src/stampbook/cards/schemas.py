@@ -32,6 +32,7 @@ class CreateCard(WireModel):
     autoRenewYn: YN = "N"
     maxAddsPerDay: PerDay = 0
     suspiciousAddsPerDay: PerDay = 0
+    activeYn: YN = "Y"
 
 
 class UpdateCard(WireModel):
@@ -49,3 +50,4 @@ class UpdateCard(WireModel):
     autoRenewYn: Annotated[YN | None, NotNull] = None
     maxAddsPerDay: Annotated[PerDay | None, NotNull] = None
     suspiciousAddsPerDay: Annotated[PerDay | None, NotNull] = None
+    activeYn: Annotated[YN | None, NotNull] = None

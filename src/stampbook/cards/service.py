@@ -30,6 +30,8 @@ _COLUMNS = {
     "autoRenewYn": "auto_renew_yn",
     "maxAddsPerDay": "max_adds_per_day",
     "suspiciousAddsPerDay": "suspicious_adds_per_day",
+    # 'N' stops new stamps (stamps/rules.issue_refusal); issued ones keep working.
+    "activeYn": "active_yn",
 }
 
 
@@ -49,6 +51,7 @@ def render_card(row: Any, zone: Any) -> dict[str, Any]:
         "autoRenewYn": row.auto_renew_yn,
         "maxAddsPerDay": row.max_adds_per_day,
         "suspiciousAddsPerDay": row.suspicious_adds_per_day,
+        "activeYn": row.active_yn,
     }
 
 

@@ -43,6 +43,8 @@ class CodeLook:
     card_name: str
     stamps: int
     held: tuple[Held, ...]
+    # False: the card is deactivated, so "Get a card" is not offered (2105).
+    can_issue: bool = True
 
 
 async def _context(conn: AsyncConnection, runtime: Runtime, row: Any) -> CallContext:
@@ -82,6 +84,7 @@ async def look(runtime: Runtime, code: str, tokens: list[str]) -> CodeLook | Non
         card_name=found.card_nm,
         stamps=found.stamps,
         held=tuple(held),
+        can_issue=rules.issue_refusal(found.card_active_yn) is None,
     )
 
 

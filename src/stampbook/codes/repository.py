@@ -10,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stampbook.db.schema import card, stamp_code
 
-_VIEW = select(stamp_code, card.c.card_nm, card.c.max_stamps.label("card_max_stamps")).select_from(
-    stamp_code.join(card, card.c.card_idx == stamp_code.c.card_idx)
-)
+_VIEW = select(
+    stamp_code,
+    card.c.card_nm,
+    card.c.max_stamps.label("card_max_stamps"),
+    card.c.active_yn.label("card_active_yn"),
+).select_from(stamp_code.join(card, card.c.card_idx == stamp_code.c.card_idx))
 
 
 async def insert_code(conn: AsyncConnection, values: dict[str, Any]) -> Row[Any]:

@@ -1,5 +1,5 @@
-"""Cards (owner): list, create, edit every field, delete an unused one, and a
-preview of the card as the customer's stamp page draws it."""
+"""Cards (owner): list, create, edit every field, deactivate or reactivate,
+delete an unused one, and a preview of the card as the customer's stamp page draws it."""
 
 from __future__ import annotations
 
@@ -139,6 +139,26 @@ async def edit_card(card_idx: int, desk: Desk = Depends(require("owner"))) -> Re
         if values["onsitePwd"] is None:
             del values["onsitePwd"]  # left empty: keep the password as it is
         await cards.update(conn, ctx, model_from(UpdateCard, {"cardIdx": card_idx, **values}))
+
+    outcome = await perform(desk, form, work)
+    if outcome.refusal is not None:
+        return _form(
+            desk, current, status=409, card_idx=card_idx, error=outcome.refusal.message(desk.lang)
+        )
+    return desk.redirect(f"{PREFIX}/cards/{card_idx}?done=saved")
+
+
+@router.post(f"{PREFIX}/cards/{{card_idx:int}}/active")
+async def set_card_active(card_idx: int, desk: Desk = Depends(require("owner"))) -> Response:
+    """Deactivate (``activeYn=N``: no new stamps) or reactivate a card through
+    the API's own update."""
+    form = await desk.form()
+    current = await _card(desk, card_idx)
+    active = "N" if text_field(form, "activeYn") == "N" else "Y"
+
+    async def work(conn: AsyncConnection, ctx: CallContext) -> None:
+        body = model_from(UpdateCard, {"cardIdx": card_idx, "activeYn": active})
+        await cards.update(conn, ctx, body)
 
     outcome = await perform(desk, form, work)
     if outcome.refusal is not None:

@@ -57,6 +57,13 @@ KO: dict[str, str] = {
     "wallet_apple": "Apple 지갑 패스",
     "wallet_google": "Google 월렛 패스",
     "deactivate": "비활성화",
+    "card_deactivate": "카드 비활성화",
+    "card_reactivate": "카드 다시 활성화",
+    "card_active_state": "활성: 새 스탬프를 발급합니다.",
+    "card_inactive_state": (
+        "비활성: 새 스탬프를 발급하지 않습니다. 이미 발급된 스탬프는 그대로 쓸 수 있습니다."
+    ),
+    "card_inactive": "비활성",
     "delete_card": "카드 삭제",
     "delete_card_help": "스탬프를 발급하지 않은 카드만 삭제할 수 있습니다.",
     "delete_confirm": "이 스탬프와 이력을 영구 삭제합니다",

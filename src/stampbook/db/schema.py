@@ -129,6 +129,8 @@ card = Table(
     Column("max_adds_per_day", Integer, nullable=False, server_default="0"),
     # More stamps than this in one day send ``stamp.suspicious``; 0: never (0009).
     Column("suspicious_adds_per_day", Integer, nullable=False, server_default="0"),
+    # 'N': deactivated, issues no new stamps; its stamps keep working (0010).
+    Column("active_yn", String(1), nullable=False, server_default="Y"),
     sqlite_autoincrement=True,
 )
 

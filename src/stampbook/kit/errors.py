@@ -46,6 +46,7 @@ class Code(IntEnum):
     CARD_IN_USE = 2102
     MAX_STAMPS_BELOW_COUNT = 2103
     ONSITE_NOT_ENABLED = 2104
+    CARD_INACTIVE = 2105
     WEBHOOK_NOT_FOUND = 2201
     WEBHOOK_URL_REFUSED = 2202
     WEBHOOK_MESSAGE_NOT_FOUND = 2203
@@ -206,6 +207,11 @@ CODES: dict[Code, CodeInfo] = {
         200,
         "On-site stamping is not enabled for this card.",
         "이 카드는 현장 적립을 사용하지 않습니다.",
+    ),
+    Code.CARD_INACTIVE: CodeInfo(
+        200,
+        "The card is deactivated: it issues no new stamps.",
+        "비활성화된 카드입니다. 새 스탬프를 발급하지 않습니다.",
     ),
     Code.WEBHOOK_NOT_FOUND: CodeInfo(
         200, "Webhook endpoint not found.", "웹훅 엔드포인트를 찾을 수 없습니다."

@@ -95,6 +95,9 @@ TEXT: dict[str, dict[str, str]] = {
             "No card of this shop on this phone yet? Get one with the stamp on it."
         ),
         "code_another_card": "Get a new card instead",
+        "code_no_new_cards": (
+            "This card is no longer handed out: a card you already hold still collects stamps."
+        ),
         "code_used_title": "Code already used",
         "code_used_text": "This code was already used. Each code gives its stamps once.",
         "code_expired_title": "Code expired",
@@ -194,6 +197,9 @@ TEXT: dict[str, dict[str, str]] = {
             "이 휴대폰에 이 매장의 카드가 아직 없나요? 스탬프가 적립된 카드를 받으세요."
         ),
         "code_another_card": "대신 새 카드 받기",
+        "code_no_new_cards": (
+            "더 이상 발급하지 않는 카드입니다. 이미 받은 카드에는 계속 적립됩니다."
+        ),
         "code_used_title": "이미 사용된 코드",
         "code_used_text": "이미 사용된 코드입니다. 코드 하나로 한 번만 적립할 수 있습니다.",
         "code_expired_title": "만료된 코드",

@@ -138,6 +138,13 @@ def next_period(strt: date, end: date, today: date) -> tuple[date, date]:
     return today, min(today + (end - strt), latest_end(today))
 
 
+def issue_refusal(card_active_yn: str) -> Code | None:
+    """Why a card may not issue a new stamp: a deactivated card issues none
+    (every way of issuing, API, dashboard, receipt codes, a renewal, asks
+    this). Its stamps already issued are not affected."""
+    return Code.CARD_INACTIVE if card_active_yn != "Y" else None
+
+
 def period_refusal(strt: date, end: date, today: date) -> Code | None:
     """2012 when ``end`` is before ``strt`` or more than five years from today."""
     if end < strt or end > latest_end(today):

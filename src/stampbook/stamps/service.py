@@ -127,11 +127,21 @@ async def create(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> 
 async def issue(conn: AsyncConnection, ctx: CallContext, body: CreateStamp) -> Row[Any]:
     """Issue a stamp on a card, with its CREATE in the ledger; its view row."""
     _refuse(rules.period_refusal(body.strtYmd, body.endYmd, ctx.today))
-    owner = await card_repo.get(
-        conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, for_share=True
-    )
+    owner = await _issuing_card(conn, ctx, body.cardIdx)
     if owner is None:
         raise StampbookError(Code.CARD_NOT_FOUND)
+    _refuse(rules.issue_refusal(owner.active_yn))
+    return await _issue_on(conn, ctx, owner, body)
+
+
+async def _issuing_card(conn: AsyncConnection, ctx: CallContext, card_idx: int) -> Row[Any] | None:
+    # Held against a concurrent update (maxStamps, deactivation) until commit.
+    return await card_repo.get(conn, account_idx=ctx.account_idx, card_idx=card_idx, for_share=True)
+
+
+async def _issue_on(
+    conn: AsyncConnection, ctx: CallContext, owner: Row[Any], body: CreateStamp
+) -> Row[Any]:
     row = await repo.insert_stamp(
         conn,
         {
@@ -308,14 +318,16 @@ async def _used(
     which the redeemed stamp and its ``stamp.used`` name. ``wallet`` is False
     when the caller's own record already queued the pass's update."""
     extra = None
-    if after.auto_renew_yn == "Y":
+    # A deactivated card issues no next stamp; the redemption itself stands.
+    owner = await _issuing_card(conn, ctx, after.card_idx) if after.auto_renew_yn == "Y" else None
+    if owner is not None and rules.issue_refusal(owner.active_yn) is None:
         strt, end = rules.next_period(after.strt_ymd, after.end_ymd, ctx.today)
         fields = {name: getattr(after, column) for name, column in _USER_FIELDS.items()}
         # Values the stamp already holds: valid by construction.
         body = CreateStamp.model_construct(
             cardIdx=after.card_idx, strtYmd=strt, endYmd=end, activeYn="Y", **fields
         )
-        renewed = await issue(conn, ctx, body)
+        renewed = await _issue_on(conn, ctx, owner, body)
         after = await repo.update_fields(
             conn,
             account_idx=ctx.account_idx,

@@ -140,20 +140,21 @@ async def stats(
     }
     names = ("stampsAdded", "stampsRemoved", "cardsIssued", "cardsCompleted", "rewardsRedeemed")
     daily = {day: dict.fromkeys(names, 0) for day in days.days}
-    for row in await repo.slot_counts(conn, **scope):
-        moment = datetime.fromtimestamp(int(row.slot) * repo.SLOT_SECONDS, UTC)
-        counts = daily[moment.astimezone(ctx.zone).date()]
-        counts["stampsAdded"] += int(row.add)
-        counts["stampsRemoved"] += int(row.remove)
-        counts["cardsIssued"] += int(row.create)
-        counts["cardsCompleted"] += int(row.completed)
-        counts["rewardsRedeemed"] += int(row.use)
-    total = {name: sum(day[name] for day in daily.values()) for name in names}
-    ages = await repo.completion_ages(conn, **scope)
-    customers = await repo.active_customers(conn, **scope)
-    histogram = await repo.progress(
-        conn, account_idx=ctx.account_idx, today=ctx.today, card_idx=card_idx
-    )
+    async with repo.roomy_sorts(conn):
+        for row in await repo.slot_counts(conn, **scope):
+            moment = datetime.fromtimestamp(int(row.slot) * repo.SLOT_SECONDS, UTC)
+            counts = daily[moment.astimezone(ctx.zone).date()]
+            counts["stampsAdded"] += int(row.add)
+            counts["stampsRemoved"] += int(row.remove)
+            counts["cardsIssued"] += int(row.create)
+            counts["cardsCompleted"] += int(row.completed)
+            counts["rewardsRedeemed"] += int(row.use)
+        total = {name: sum(day[name] for day in daily.values()) for name in names}
+        ages = await repo.completion_ages(conn, **scope)
+        customers = await repo.active_customers(conn, **scope)
+        histogram = await repo.progress(
+            conn, account_idx=ctx.account_idx, today=ctx.today, card_idx=card_idx
+        )
     return {
         "from": days.first.isoformat(),
         "to": days.last.isoformat(),
