@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from click.testing import Result
 
-from tests.conftest import DATABASES, POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.servers import scratch_database
 from tests.transfer.conftest import PUBLIC_URL, Cli, ledger, stamp_row, write_jsonl
 
@@ -191,7 +191,7 @@ def test_a_stampbook_page_address_is_kept_once_and_domains_can_be_reset(
     assert result.stderr.splitlines() == ["line 1: stampUrl: its page token is another stamp's"]
 
 
-@pytest.mark.skipif("postgresql" not in DATABASES, reason="PostgreSQL narrowed out of this run")
+@pytest.mark.slow  # PostgreSQL only: not in `make test-fast`'s SQLite-only loop
 def test_a_stamp_created_with_an_imported_id_during_the_import_fails_it_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
