@@ -23,13 +23,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from stampbook.app import create_app
 from stampbook.config import Settings
 from tests.conftest import new_key
 from tests.dashboard.conftest import PASSWORD, add_user
-from tests.page.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, _free_port
+from tests.page.test_browser import DESKTOP, PHONE, _free_port, launched_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -80,17 +80,10 @@ def people(sqlite_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Debian's Chromium, headless; its absence is a failure with a clear message."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium is required for the browser tests and is not at {CHROMIUM}: "
-            "run `make browser` (apt-get install chromium) or set STAMPBOOK_CHROMIUM.",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Debian's Chromium for the dashboard's journeys (``browser`` is the
+    dashboard conftest's own fixture here)."""
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Screen:

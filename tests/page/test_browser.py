@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,8 @@ def seed(server: str, sqlite_url: str) -> Iterator[Seeder]:
     seeder.http.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless; its absence is a failure with a clear message."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(
@@ -132,6 +133,13 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium for this module's tests."""
+    with launched_chromium() as launched:
+        yield launched
 
 
 class Phone:
