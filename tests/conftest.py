@@ -24,13 +24,13 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, insert
+from sqlalchemy import Select, delete, insert, select
 
 from stampbook.accounts import service as accounts
 from stampbook.app import create_app
 from stampbook.config import Settings
 from stampbook.db.migrate import upgrade
-from stampbook.db.schema import webhook_endpoint
+from stampbook.db.schema import stamp_event, webhook_endpoint
 from stampbook.kit.clock import FrozenClock, utc_naive
 from stampbook.kit.db import Database
 from tests import network_guard
@@ -284,3 +284,23 @@ async def subscribed(database_url: str, api: Api) -> AsyncIterator[None]:
                 delete(webhook_endpoint).where(webhook_endpoint.c.account_idx == api.account_idx)
             )
         await database.dispose()
+
+
+async def rows(database_url: str, query: Select[Any]) -> list[Any]:
+    """``query``'s rows, read straight from the database on a connection of its own."""
+    database = Database(database_url, pool_size=1)
+    try:
+        async with database.read() as conn:
+            return list((await conn.execute(query)).all())
+    finally:
+        await database.dispose()
+
+
+async def ledger(database_url: str, stamp_idx: int) -> list[Any]:
+    """The stamp's ledger rows, oldest first, straight from the database."""
+    return await rows(
+        database_url,
+        select(stamp_event)
+        .where(stamp_event.c.stamp_idx == stamp_idx)
+        .order_by(stamp_event.c.event_idx),
+    )

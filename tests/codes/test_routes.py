@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from tests.codes.conftest import claim, ledger, new_code, stored_codes
-from tests.conftest import Api
+from tests.codes.conftest import claim, new_code, stored_codes
+from tests.conftest import Api, ledger
 
 CREATED_FIELDS = ["codeIdx", "code", "url", "expiresYmdt"]
 LISTED_FIELDS = [

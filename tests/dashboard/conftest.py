@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from stampbook.accounts import users
 from stampbook.config import Settings
-from stampbook.db.schema import stamp_event
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.db import Database
 from tests.conftest import Api, FrozenClock, new_key, suite_settings
@@ -56,21 +54,6 @@ async def add_user(database_url: str, account_idx: int, role: str, email: str | 
     finally:
         await database.dispose()
     return address
-
-
-async def ledger(database_url: str, stamp_idx: int) -> list[Any]:
-    """The stamp's ledger rows, oldest first, straight from the database."""
-    database = Database(database_url, pool_size=1)
-    try:
-        async with database.read() as conn:
-            query = (
-                select(stamp_event)
-                .where(stamp_event.c.stamp_idx == stamp_idx)
-                .order_by(stamp_event.c.event_idx)
-            )
-            return list((await conn.execute(query)).all())
-    finally:
-        await database.dispose()
 
 
 class Browser:

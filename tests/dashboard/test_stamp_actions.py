@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from stampbook.db.schema import dashboard_user, webhook_message
 from stampbook.kit.db import Database
-from tests.conftest import subscribed
-from tests.dashboard.conftest import BrowserFactory, Shop, ledger
+from tests.conftest import ledger, subscribed
+from tests.dashboard.conftest import BrowserFactory, Shop
 
 
 async def _user_idx(database_url: str, email: str) -> int:
