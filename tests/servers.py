@@ -108,7 +108,7 @@ def real_server(
     """Run ``stampbook serve --workers N`` on a free port for the ``with`` block.
 
     ``env`` adds or overrides ``STAMPBOOK_*`` settings; by default rate limits
-    are off and the webhook dispatcher does not run.
+    (per key and per refused key) are off and the webhook dispatcher does not run.
     """
     port = free_port()
     base_env = {
@@ -119,6 +119,9 @@ def real_server(
         "STAMPBOOK_DATABASE_URL": database_url,
         "STAMPBOOK_PUBLIC_URL": "https://stamps.example.test",
         "STAMPBOOK_RATE_LIMIT": "off",
+        # Tests that poll with a revoked key would otherwise trip the
+        # refused-key budget and read a 429 where they wait for a 401.
+        "STAMPBOOK_UNAUTHORIZED_LIMIT": "off",
         "STAMPBOOK_LOG_LEVEL": "warning",
         **(env or {}),
     }
