@@ -9,9 +9,10 @@ run's database. Servers alternate, rounds repeat, and every round is printed.
 
     .venv/bin/python bench/cpu.py                       # both databases, add and validate
     .venv/bin/python bench/cpu.py --only sqlite --modes add --rounds 3
-    .venv/bin/python bench/cpu.py --profile /tmp/prof   # also py-spy on one Stampbook worker
+    .venv/bin/python bench/cpu.py --profile /tmp/prof   # also py-spy on one worker of each
 
-``--profile DIR`` records one worker of each Stampbook server with py-spy
+``--profile DIR`` records one worker of each server (Stampbook and the bare
+baseline) with py-spy
 (``--format raw``: collapsed stacks) in a separate pass (sampling costs the
 worker CPU, so it is not measured at the same time) and prints the top
 entries by self time and by inclusive time.
@@ -184,10 +185,13 @@ def run_database(
                 )
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-            out = args.profile / f"{database}-{mode}.raw"
-            run_env = {**env, "BENCH_RUN": f"prof-{mode}-{os.getpid()}"}
-            print(f"--- py-spy, one Stampbook worker, {database} {mode} ({out})")
-            print(profile_worker(full, full_base, run_env, out, args.seconds * 2), flush=True)
+            # Both servers, so that a profile of Stampbook reads against the
+            # same frames of the least a server can do.
+            for name, server, base in targets:
+                out = args.profile / f"{database}-{mode}-{name}.raw"
+                run_env = {**env, "BENCH_RUN": f"prof-{mode}-{name}-{os.getpid()}"}
+                print(f"--- py-spy, one {name} worker, {database} {mode} ({out})")
+                print(profile_worker(server, base, run_env, out, args.seconds * 2), flush=True)
 
 
 if __name__ == "__main__":

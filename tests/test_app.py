@@ -83,3 +83,28 @@ async def test_the_served_app_freezes_its_startup_heap(
     # serve_app configures the process's logging; this process is the suite's.
     monkeypatch.setattr(logs, "configure", lambda *args: None)
     assert await started_freeze_count(serve_app()) > 0
+
+
+@pytest.mark.parametrize(("level", "logged"), [("info", True), ("debug", True), ("warning", False)])
+async def test_the_served_app_writes_access_lines_only_at_info_or_below(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    level: str,
+    logged: bool,
+) -> None:
+    # An access line is an info line: STAMPBOOK_LOG_LEVEL=warning silences it,
+    # as it silenced uvicorn's.
+    monkeypatch.setenv("STAMPBOOK_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("STAMPBOOK_DISPATCHER_ENABLED", "false")
+    monkeypatch.setenv("STAMPBOOK_LOG_LEVEL", level)
+    monkeypatch.setattr(logs, "configure", lambda *args: None)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    app = serve_app()
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+    ):
+        assert (await http.get("/healthz")).status_code == 200
+    assert ("/healthz" in capsys.readouterr().err) is logged

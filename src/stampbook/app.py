@@ -340,9 +340,11 @@ class RateLimitHeaders:
 def serve_app() -> FastAPI:
     """The factory ``stampbook serve`` hands to uvicorn: settings from the
     environment, logging configured in each worker, background jobs on, the
-    startup heap frozen."""
+    startup heap frozen; the access log on unless turned off or below the
+    log's level."""
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    return create_app(
-        settings, background=True, freeze_after_startup=True, access_log=settings.access_log
-    )
+    # Access lines are info lines: a log at warning or above drops them, as it
+    # dropped uvicorn's, and then pays nothing for them per request.
+    access_log = settings.access_log and logs.writes_info(settings.log_level)
+    return create_app(settings, background=True, freeze_after_startup=True, access_log=access_log)

@@ -48,6 +48,12 @@ def uses_json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
 
 
+def writes_info(level: str) -> bool:
+    """True when a log at ``level`` (a name such as ``warning``) keeps info lines."""
+    threshold = logging.getLevelName(level.upper())
+    return not isinstance(threshold, int) or threshold <= logging.INFO
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     """Route all logging through structlog's formatter; ``fmt`` is json, text or auto."""
     global _configured
