@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from stampbook import __version__, jobs
@@ -27,7 +27,7 @@ from stampbook.config import Settings, proxy_entries
 from stampbook.dashboard import routes as dashboard
 from stampbook.kit import expectations, logs, metrics
 from stampbook.kit.access import AccessLog, Observed, Observer, observe
-from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE, language_of
+from stampbook.kit.call import language_of
 from stampbook.kit.clock import Clock
 from stampbook.kit.envelope import JSONResponse, code_response, error_response
 from stampbook.kit.errors import Code, StampbookError
@@ -98,8 +98,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    # The last added runs first: the observers, proxies' headers, then the RateLimit headers
-    # around the intake (so its refusals carry them too), then the routes.
+    # The last added runs first: the observers, proxies' headers, the intake
+    # (the key, the body's size, the RateLimit headers), then the routes.
     app.add_middleware(
         Intake,
         admit=admit,
@@ -108,7 +108,6 @@ def create_app(
         max_form_bytes=settings.max_form_bytes,
         page_refusal=lambda scope: plain_page(Request(scope), 413, "error_title", "error_text"),
     )
-    app.add_middleware(RateLimitHeaders)
     trusted_proxies = proxy_entries(settings.trusted_proxies)
     if trusted_proxies:
         # uvicorn's own implementation; `stampbook serve` turns uvicorn's off, whose
@@ -307,34 +306,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return code_response(Code.INTERNAL_ERROR, language_of(request))
-
-
-class RateLimitHeaders:
-    """Adds the RateLimit headers computed during auth to whatever response goes out
-    (success, refusal or error), as the IETF draft asks for every response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state = scope.get("state") or {}
-                headers = state.get(RATE_LIMIT_HEADERS_STATE)
-                if headers:
-                    raw = list(message.get("headers", []))
-                    present = {name.lower() for name, _ in raw}
-                    for name, value in headers.items():
-                        if name.lower().encode() not in present:
-                            raw.append((name.lower().encode(), value.encode()))
-                    message = {**message, "headers": raw}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def serve_app() -> FastAPI:

@@ -72,7 +72,7 @@ async def admit(scope: Scope, authorization: str) -> Principal:
     budget is 1201 (HTTP 429) for every request until its window ends, without
     a key lookup. The principal and the RateLimit headers are left in the
     scope's state (``kit.call.admitted``), where ``authenticate`` and the
-    headers middleware find them.
+    intake (which adds the headers to the response) find them.
     """
     runtime: Runtime = scope["app"].state.runtime
     limiter = runtime.limiter

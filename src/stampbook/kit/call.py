@@ -56,7 +56,7 @@ class Principal:
 
 def admitted(scope: Scope, principal: Principal, rate_limit_headers: dict[str, str]) -> None:
     """Leave an admitted request's principal and RateLimit headers in its scope's
-    state, where ``authenticate`` and the app's headers middleware find them."""
+    state, where ``authenticate`` and the intake (which sends the headers) find them."""
     state = scope.setdefault("state", {})
     state[PRINCIPAL_STATE] = principal
     if rate_limit_headers:

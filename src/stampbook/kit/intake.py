@@ -5,7 +5,9 @@ request without a good key is refused 401 having sent its body for nothing,
 and counted against its address's budget), then the body's size (a
 ``Content-Length`` over the cap is refused 413 unread; a streamed body is
 read only up to the cap), and the body is labelled JSON whatever its
-Content-Type says. Elsewhere (the stamp page's forms) only the size is capped.
+Content-Type says; the RateLimit headers the key's check computed are added
+to whatever response the request gets. Elsewhere (the stamp page's forms)
+only the size is capped.
 
 A pure ASGI middleware: an accepted add or validate costs one pass over its
 headers here, and its body is neither copied nor read twice.
@@ -20,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stampbook.kit.arrival import arrived
+from stampbook.kit.call import RATE_LIMIT_HEADERS_STATE
 from stampbook.kit.envelope import error_response
 from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.i18n import negotiate
@@ -92,6 +95,9 @@ class Intake:
             except StampbookError as refusal:
                 await _refuse(scope, receive, send, refusal, close=unread)
                 return
+            rate_limit_headers = scope.get("state", {}).get(RATE_LIMIT_HEADERS_STATE)
+            if rate_limit_headers:
+                send = _adding(rate_limit_headers, send)
         if length is not None and length > cap:
             await self._too_large(scope, receive, send, api=api)
             return
@@ -118,6 +124,23 @@ class Intake:
         response = self.page_refusal(scope)
         response.headers["connection"] = "close"
         await response(scope, receive, send)
+
+
+def _adding(extra: dict[str, str], send: Send) -> Send:
+    """``send`` that adds ``extra`` to the response's headers (those it lacks):
+    the RateLimit headers of an admitted request, which the IETF draft asks
+    for on every response, a route's refusal or error included."""
+    encoded = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            raw = list(message.get("headers", []))
+            present = {name.lower() for name, _ in raw}
+            raw += [(name, value) for name, value in encoded if name not in present]
+            message = {**message, "headers": raw}
+        await send(message)
+
+    return send_with_headers
 
 
 async def _refuse(
