@@ -45,8 +45,9 @@ run: $(RUNTIME)
 	$(BIN)/stampbook serve --host $(HOST) --port $(PORT)
 
 ## make test: install what the tests need, then the whole suite on SQLite and PostgreSQL
+## (the 20 slowest tests listed at the end: the suite must stay under 10 minutes)
 test: $(INSTALLED) browser proxy-tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
 ## make test-fast: the inner loop: SQLite only, no browser, no slow tests (seconds, not minutes)
 test-fast: $(INSTALLED)

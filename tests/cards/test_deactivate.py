@@ -1,5 +1,6 @@
 """A deactivated card (``activeYn = N``) issues no new stamp, whoever asks
-(the API, a renewal, a receipt code's "Get a card"), with 2105; the stamps
+(the API, a renewal, a receipt code's "Get a card", a stamp moved onto it),
+with 2105; the stamps
 already issued on it keep working; reactivating it issues again."""
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ async def test_a_deactivated_card_issues_no_stamp_but_its_stamps_keep_working(ap
 
     await _deactivate(api, card_idx, "Y")
     assert await api.ok("POST", "create", json=_stamp_body(api, card_idx))
+
+
+async def test_no_stamp_moves_onto_a_deactivated_card_and_a_refused_move_changes_nothing(
+    api: Api,
+) -> None:
+    source, target = await api.card(), await api.card()
+    held = await api.stamp(source)
+    await _deactivate(api, target)
+    before = await api.ok("GET", "validate", params={"stampIdx": held})
+    refused = await api.call(
+        "PUT", "update", json={"stampIdx": held, "cardIdx": target, "memo": "x"}
+    )
+    assert (refused.status_code, refused.json()["code"]) == (200, 2105)
+    assert await api.ok("GET", "validate", params={"stampIdx": held}) == before
+    # Staying on a deactivated card is no move: its stamps keep being updated.
+    await _deactivate(api, source)
+    await api.ok("PUT", "update", json={"stampIdx": held, "cardIdx": source, "memo": "kept"})
+    assert (await api.ok("GET", "validate", params={"stampIdx": held}))["memo"] == "kept"
 
 
 async def test_a_renewing_card_deactivated_redeems_without_a_next_stamp(api: Api) -> None:

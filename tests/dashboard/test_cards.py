@@ -47,6 +47,24 @@ async def test_the_owner_deactivates_and_reactivates_a_card(
     assert [s["stampIdx"] for s in (await shop.api.ok("GET", "list"))["items"]] == [stamp_idx]
 
 
+async def test_a_deactivated_card_is_offered_only_where_it_still_applies(
+    browser: BrowserFactory, shop: Shop
+) -> None:
+    open_card = await shop.api.card(cardNm="Open card")
+    closed_card = await shop.api.card(cardNm="Closed card")
+    on_closed = await shop.api.stamp(closed_card)
+    on_open = await shop.api.stamp(open_card)
+    await shop.api.ok("PUT", "card/update", json={"cardIdx": closed_card, "activeYn": "N"})
+    closed_option = f'<option value="{closed_card}"'
+    async with browser(shop.owner) as b:
+        # Not offered where a stamp would newly go onto it...
+        assert closed_option not in (await b.get("/dashboard/stamps/new")).text
+        assert closed_option not in (await b.get(f"/dashboard/stamps/{on_open}")).text
+        # ...but still where its stamps are found, and on its own stamps' page.
+        assert closed_option in (await b.get("/dashboard/customers")).text
+        assert closed_option in (await b.get(f"/dashboard/stamps/{on_closed}")).text
+
+
 async def test_staff_and_forged_forms_cannot_deactivate(
     browser: BrowserFactory, shop: Shop
 ) -> None:

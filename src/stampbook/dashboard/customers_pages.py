@@ -31,6 +31,12 @@ async def card_choices(conn: AsyncConnection, ctx: CallContext) -> list[dict[str
     return items
 
 
+async def issuing_choices(conn: AsyncConnection, ctx: CallContext) -> list[dict[str, Any]]:
+    """The cards a stamp may newly go onto (the new-stamp form): the active
+    ones, as ``stamps.rules.issue_refusal`` allows (a filter still offers all)."""
+    return [card for card in await card_choices(conn, ctx) if card["activeYn"] == "Y"]
+
+
 def _card_filter(value: str) -> int | None:
     try:
         return strict_decimal(value) if value else None

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from stampbook.accounts import users
-from stampbook.dashboard.customers_pages import card_choices
+from stampbook.dashboard.customers_pages import card_choices, issuing_choices
 from stampbook.dashboard.forms import (
     Outcome,
     model_from,
@@ -158,7 +158,7 @@ async def new_stamp_form(request: Request, desk: Desk = Depends(require("staff")
     """The form that issues a new stamp card to a customer."""
 
     async def work(conn: AsyncConnection, ctx: CallContext) -> tuple[list[dict[str, Any]], Any]:
-        return await card_choices(conn, ctx), ctx.today
+        return await issuing_choices(conn, ctx), ctx.today
 
     cards, today = await read(desk, work)
     values = {
@@ -191,6 +191,6 @@ async def new_stamp(desk: Desk = Depends(require("staff"))) -> Response:
     if outcome.repeated:
         return desk.redirect(f"{PREFIX}/customers")
     if outcome.refusal is not None:
-        cards = await read(desk, card_choices)
+        cards = await read(desk, issuing_choices)
         return _new_form(desk, cards, values, status=409, error=outcome.refusal.message(desk.lang))
     return desk.redirect(f"{PREFIX}/stamps/{outcome.value}?done=issued")

@@ -365,6 +365,8 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
         )
         if target is None:
             raise StampbookError(Code.CARD_NOT_FOUND)
+        # A stamp moved onto a card is a stamp that card newly holds.
+        _refuse(rules.issue_refusal(target.active_yn))
         values.update(card_idx=body.cardIdx, max_stamps=target.max_stamps)
         max_stamps = target.max_stamps
     stamps = body.stamps if body.stamps is not None else row.stamps
