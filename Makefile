@@ -81,7 +81,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/dashboard_scale.py bench/seed.py bench/sink.py bench/import_rows.py
+	$(BIN)/mypy bench/run.py bench/bare_app.py bench/harness.py bench/load.py bench/cpu.py bench/report.py bench/scale.py bench/dashboard_scale.py bench/seed.py bench/sink.py bench/import_rows.py bench/inprocess.py
 	$(BIN)/lint-imports
 	$(BIN)/ruff check clients
 	$(BIN)/ruff format --check clients

@@ -34,7 +34,11 @@ from tests.wallet.standins import STALL, ApnsStandIn
 pytestmark = pytest.mark.slow
 
 BASE = "/wallet/apple/v1"
-APNS_TIMEOUT = 3.0  # a worker's lease is then 2 x 3 + 5 = 11 s
+APNS_TIMEOUT = 3.0
+# The worker's lease (its default would be 2 x 3 + 5 = 11 s): above the
+# timeout, so a push in flight is never sent twice, and short, so that the
+# killed worker's push is taken over without a long wait.
+LEASE = "4"
 
 
 def wait_until(check: Callable[[], bool], *, seconds: float = 30.0, what: str = "") -> None:
@@ -66,7 +70,7 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
     base = {k: v for k, v in os.environ.items() if not k.startswith("STAMPBOOK_")}
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [str(STAMPBOOK_BIN), "worker", "--poll-seconds", "0.1"],
+            [str(STAMPBOOK_BIN), "worker", "--poll-seconds", "0.1", "--lease-seconds", LEASE],
             env={**base, **env, "STAMPBOOK_LOG_LEVEL": "info"},
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -72,7 +72,10 @@ def worker(
     poll_seconds: Annotated[float, typer.Option(min=0.05)] = DEFAULT_POLL_SECONDS,
     lease_seconds: Annotated[
         float | None,
-        typer.Option(help="How long a claim lasts before another worker may take it over."),
+        typer.Option(
+            help="How long a claim (a webhook delivery, a wallet update) lasts before another "
+            "worker may take it over; keep it above the send timeouts."
+        ),
     ] = None,
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
     wallet: Annotated[
@@ -90,13 +93,14 @@ def worker(
     async def run() -> int:
         database = Database(settings.database_url, pool_size=settings.db_pool_size)
         runtime = Runtime.build(settings) if wallet and settings.wallet else None
-        wallets = workers_for(runtime) if runtime is not None else []
+        lease = timedelta(seconds=lease_seconds) if lease_seconds else None
+        wallets = workers_for(runtime, lease=lease) if runtime is not None else []
         dispatcher = Dispatcher(
             database,
             timeout=settings.webhook_timeout_seconds,
             allow_private=settings.webhook_allow_private,
             batch_size=batch_size,
-            lease=timedelta(seconds=lease_seconds) if lease_seconds else None,
+            lease=lease,
         )
         try:
             if once:
