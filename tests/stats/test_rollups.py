@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select
 
+from stampbook import jobs
+from stampbook.config import Settings
 from stampbook.db.rollup_schema import (
     stats_active,
     stats_age,
@@ -260,3 +262,18 @@ async def test_a_row_committed_late_with_a_lower_eventidx_is_still_folded(
     assert await watermark(database_url) > late
     assert await api.ok("GET", "stats", params={"from": today, "to": today}) == live
     assert live["totals"]["stampsAdded"] == 3
+
+
+async def test_serve_runs_the_fold_and_it_folds_the_whole_ledger(
+    database_url: str, api: Api, settings: Settings
+) -> None:
+    assert jobs.fold_forever in jobs.background_jobs(settings)
+    await api.add(await api.stamp())
+    database = Database(database_url, pool_size=1)
+    try:
+        moved = await jobs.fold_rollups(database)
+        moved += await jobs.fold_rollups(database)  # PostgreSQL: seen, then settled
+        assert moved == await watermark(database_url) > 0
+        assert await jobs.fold_rollups(database) == 0  # nothing new
+    finally:
+        await database.dispose()

@@ -6,7 +6,8 @@ the range's events (``stamp_event``):
 
 - ``stampsAdded`` / ``stampsRemoved`` / ``cardsIssued`` / ``rewardsRedeemed``:
   ADD / REMOVE / CREATE / USE events;
-- ``activeCustomers``: distinct userIds with at least one ADD;
+- ``activeCustomers``: distinct userIds (each stamp's current one: the
+  ledger does not copy it) with at least one ADD;
 - ``cardsCompleted``: events that brought a stamp to the maximum of its card
   (an ADD or an UPDATE of the count: before below it, after not);
 - ``completionRate`` = cardsCompleted ÷ cardsIssued, ``redemptionRate`` =
@@ -19,6 +20,10 @@ the range's events (``stamp_event``):
 
 With ``cardIdx``, events count for the card they name: a stamp moved between
 cards counts its creation for the first card and its later adds for the next.
+
+The numbers are read from the rollups (``rollups.py``) up to their watermark
+and from the ledger after it, in one snapshot: the same numbers as the
+ledger alone gives.
 """
 
 from __future__ import annotations
