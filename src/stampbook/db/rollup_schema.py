@@ -11,7 +11,17 @@ so a row may hold 0. Keys start with the account and the UTC 15-minute slot
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, ForeignKey, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 
 from stampbook.db.schema import Id, metadata
 
@@ -65,17 +75,23 @@ stats_age = Table(
     Column("completions", Integer, nullable=False),
 )
 
-# The ADDs per slot, card and (current) userId of their stamp: the active
-# customers of a range are the distinct userIds of its rows with adds > 0,
-# read from the primary key alone.
+# The ADDs per slot, card and (current) userId of their stamp; a row whose
+# count falls to 0 is deleted. Each row also names the slot of the userId's
+# row before it (-1: none), over all cards (rows in slot, card order:
+# ``prev_any``) and on its card (``prev_card``): the distinct userIds of a
+# range of slots [a, b) are then the range's rows with ``prev_any < a`` (with
+# a card: ``prev_card < a``), one per userId, counted from an index alone.
 stats_active = Table(
     "stats_active",
     metadata,
     _account(),
-    Column("slot", BigInteger, primary_key=True, autoincrement=False),
     Column("user_id", String(100), primary_key=True),
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
     Column("card_idx", Id, primary_key=True, autoincrement=False),
     Column("adds", Integer, nullable=False),
+    Column("prev_any", BigInteger, nullable=False, server_default="-1"),
+    Column("prev_card", BigInteger, nullable=False, server_default="-1"),
+    Index("ix_stats_active_range", "account_idx", "slot", "prev_any", "card_idx", "prev_card"),
 )
 
 # Each folded stamp as the fold last read it (the columns progress needs);

@@ -25,9 +25,12 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
     table,
+    tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -134,7 +137,7 @@ async def _add_counts(
     """Add ``query``'s rows (the target's key columns, then ``counts``) times
     ``sign`` to ``target``: new keys inserted, existing ones summed."""
     rows = query.subquery()
-    keys = [col.name for col in target.c if col.name not in counts]
+    keys = [col.name for col in target.primary_key.columns]
     signed = select(*(rows.c[name] for name in keys), *(rows.c[name] * sign for name in counts))
     # SQLite parses ``INSERT … SELECT … ON CONFLICT`` only with a WHERE in the SELECT.
     statement = _insert(conn)(target).from_select([*keys, *counts], signed.where(literal(True)))
@@ -162,7 +165,56 @@ async def fold_events(
     )
     ages = live.completion_ages_query(conditions, account, slot, card_idx)
     await _add_counts(conn, stats_age, ages, ["completions"], sign)
-    await _add_counts(conn, stats_active, live.adders_query(conditions), ["adds"], sign)
+    adders = live.adders_query(conditions)
+    await _add_counts(conn, stats_active, adders, ["adds"], sign)
+    users = adders.subquery()
+    await _rechain(conn, select(users.c.account_idx, users.c.user_id).distinct())
+
+
+async def _rechain(conn: AsyncConnection, users: Select[Any]) -> None:
+    """For the (account, userId) pairs ``users`` names: delete their rows
+    that count no ADD any more, and set each remaining row's ``prev_any``
+    and ``prev_card`` (the slot of the userId's row before it)."""
+    rows = stats_active.c
+    pairs = tuple_(rows.account_idx, rows.user_id).in_(users)
+    await conn.execute(delete(stats_active).where(pairs, rows.adds <= 0))
+    before = func.lag(rows.slot)
+    chain = (
+        select(
+            rows.account_idx,
+            rows.user_id,
+            rows.slot,
+            rows.card_idx,
+            func.coalesce(
+                before.over(
+                    partition_by=(rows.account_idx, rows.user_id),
+                    order_by=(rows.slot, rows.card_idx),
+                ),
+                -1,
+            ).label("prev_any"),
+            func.coalesce(
+                before.over(
+                    partition_by=(rows.account_idx, rows.user_id, rows.card_idx),
+                    order_by=rows.slot,
+                ),
+                -1,
+            ).label("prev_card"),
+        )
+        .where(pairs)
+        .subquery()
+    )
+    statement = (
+        update(stats_active)
+        .where(
+            *(
+                rows[name] == chain.c[name]
+                for name in ("account_idx", "user_id", "slot", "card_idx")
+            ),
+            or_(rows.prev_any != chain.c.prev_any, rows.prev_card != chain.c.prev_card),
+        )
+        .values(prev_any=chain.c.prev_any, prev_card=chain.c.prev_card)
+    )
+    await conn.execute(statement)
 
 
 _SLOT_COUNTS = ("add", "remove", "create", "use", "completed")
@@ -257,17 +309,22 @@ async def active_customers(
     card_idx: int | None,
     folded_idx: int,
 ) -> int:
-    """Distinct userIds among the folded adders of ``slots`` and the stamps
-    with an ADD in the range after the watermark."""
-    folded = select(stats_active.c.user_id).where(
-        *_slots(stats_active, account_idx, slots, card_idx), stats_active.c.adds > 0
-    )
+    """Distinct userIds among the folded adders of ``slots`` (each userId's
+    first row in the range: its previous row is before it) and, not among
+    those, the userIds of the stamps with an ADD in the range after the
+    watermark."""
+    rows = stats_active.c
+    in_range = _slots(stats_active, account_idx, slots, card_idx)
+    previous = rows.prev_any if card_idx is None else rows.prev_card
+    folded = select(func.count()).where(*in_range, previous < slots[0]).scalar_subquery()
     tail = live.added_user_ids(
         account_idx=account_idx, start=start, end=end, card_idx=card_idx, folded_idx=folded_idx
+    ).subquery()
+    counted = select(rows.user_id).where(*in_range, rows.user_id == tail.c.user_id)
+    more = (
+        select(func.count(func.distinct(tail.c.user_id))).where(~exists(counted)).scalar_subquery()
     )
-    users = union_all(folded, tail).subquery()
-    query = select(func.count(func.distinct(users.c.user_id)))
-    return int((await conn.execute(query)).scalar_one())
+    return int((await conn.execute(select(folded + more))).scalar_one())
 
 
 async def tail_is_longer(

@@ -14,7 +14,9 @@ instant on both databases; the first folds catch up in batches.
 
 - ``stats_fold``: the watermark (one row, ``fold_id`` 1);
 - ``stats_slot``, ``stats_age``, ``stats_active``: per account, UTC slot and
-  card, the counts, completion ages and adding userIds;
+  card, the counts, completion ages and adding userIds (each with the slot
+  of the userId's previous row, so that a range's distinct userIds are
+  counted from ``ix_stats_active_range`` alone);
 - ``stats_stamp``, ``stats_progress``: each folded stamp's progress columns,
   and their counts.
 
@@ -84,10 +86,17 @@ def upgrade() -> None:
     op.create_table(
         "stats_active",
         _account(),
-        _key("slot", sa.BigInteger()),
         sa.Column("user_id", sa.String(length=100), primary_key=True),
+        _key("slot", sa.BigInteger()),
         _key("card_idx"),
         _count("adds"),
+        sa.Column("prev_any", sa.BigInteger(), nullable=False, server_default="-1"),
+        sa.Column("prev_card", sa.BigInteger(), nullable=False, server_default="-1"),
+    )
+    op.create_index(
+        "ix_stats_active_range",
+        "stats_active",
+        ["account_idx", "slot", "prev_any", "card_idx", "prev_card"],
     )
     op.create_table(
         "stats_stamp",
