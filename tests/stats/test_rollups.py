@@ -277,3 +277,24 @@ async def test_serve_runs_the_fold_and_it_folds_the_whole_ledger(
         assert await jobs.fold_rollups(database) == 0  # nothing new
     finally:
         await database.dispose()
+
+
+async def test_a_deleted_cards_folded_rows_count_as_the_live_ledger_counts_them(
+    database_url: str, api: Api
+) -> None:
+    # The stamp was issued and filled on A, then moved to B: A has no stamp
+    # left and can be deleted, while ledger rows still name it.
+    ledger = Ledger(database_url, api.account_idx)
+    await ledger.set_timezone(ZONE)
+    a, b = await ledger.card(2, "A"), await ledger.card(3, "B")
+    moved = await ledger.stamp(a, user_id="u1", created=FIRST, max_stamps=3, moved_to=b, stamps=3)
+    await ledger.adds(moved, a, 0, FIRST + timedelta(hours=1), FIRST + timedelta(hours=2))
+    await ledger.event(moved, b, "UPDATE", 2, 2, FIRST + timedelta(hours=3))
+    await ledger.adds(moved, b, 2, FIRST + timedelta(days=1))
+    await ledger.close()
+    await fold(database_url)
+    await api.ok("DELETE", "card/delete", params={"cardIdx": a})
+    folded = await answers(api, [b])
+    assert folded == await live_answers(database_url, api, [b])
+    assert folded[0]["totals"]["stampsAdded"] == 1  # A's two adds went with A
+    assert folded[0]["totals"]["activeCustomers"] == 1
