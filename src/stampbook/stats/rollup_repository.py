@@ -51,6 +51,8 @@ from stampbook.stamps.repository import _usable_today
 from stampbook.stats import repository as live
 
 FOLD_ID = 1
+# ``repository.slot_counts_query``'s counts; ``stats_slot`` names them n_<name>.
+_SLOT_COUNTS = ("add", "remove", "create", "use", "completed")
 PROGRESS_COLUMNS = ("card_idx", "stamps", "strt_ymd", "end_ymd", "active_yn", "use_yn")
 _pg_activity = table(
     "pg_stat_activity",
@@ -215,9 +217,6 @@ async def _rechain(conn: AsyncConnection, users: Select[Any]) -> None:
         .values(prev_any=chain.c.prev_any, prev_card=chain.c.prev_card)
     )
     await conn.execute(statement)
-
-
-_SLOT_COUNTS = ("add", "remove", "create", "use", "completed")
 
 
 def _relabel(query: Select[Any], names: dict[str, str]) -> Select[Any]:
