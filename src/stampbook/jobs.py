@@ -1,5 +1,5 @@
-"""Periodic work run beside the API: the hourly housekeeping and, when enabled,
-the webhook dispatcher and the wallet workers.
+"""Periodic work run beside the API: the hourly housekeeping, the statistics'
+rollups and, when enabled, the webhook dispatcher and the wallet workers.
 
 A top layer, beside ``app`` and ``cli``: the app's lifespan asks
 :func:`running` to start what :func:`background_jobs` lists, and
@@ -18,8 +18,10 @@ from typing import Any
 from stampbook.config import Settings
 from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
+from stampbook.kit.db import Database
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
+from stampbook.stats import rollups
 from stampbook.wallet import repository as wallet_repo
 from stampbook.wallet.worker import run_workers as wallet_forever
 from stampbook.webhooks import repository as webhook_repo
@@ -30,11 +32,14 @@ log = logging.getLogger("stampbook")
 BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 PURGE_EVERY_SECONDS = 3600.0
 PUBLISH_METRICS_EVERY_SECONDS = 1.0
+# How stale the rollups may grow: the overview reads the rows after the
+# watermark live, so this bounds that tail (a few seconds' ledger), not accuracy.
+FOLD_EVERY_SECONDS = 10.0
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever]
+    jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever, fold_forever]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     if settings.wallet and settings.wallet_workers_enabled:
@@ -105,3 +110,33 @@ async def publish_metrics_forever(runtime: Runtime) -> None:
         metrics.flush()
         metrics.sample_pools(runtime.db.pool_use())
         await asyncio.sleep(PUBLISH_METRICS_EVERY_SECONDS)
+
+
+async def fold_rollups(db: Database, *, rows: int = rollups.FOLD_BATCH_ROWS) -> int:
+    """Fold the ledger into the statistics' rollups, a batch per transaction,
+    until nothing more can be folded now; returns how far the watermark moved.
+    Safe beside other workers doing the same (``stats/rollups.py``)."""
+    moved = 0
+    while True:
+        async with db.write() as conn:
+            step = await rollups.fold_batch(conn, rows=rows)
+        if step is None:
+            return moved
+        moved += step
+
+
+async def fold_forever(runtime: Runtime) -> None:
+    """Fold the ledger every ``FOLD_EVERY_SECONDS``, beside the API."""
+    await fold_until(runtime.db, asyncio.Event())
+
+
+async def fold_until(db: Database, stop: asyncio.Event) -> None:
+    """Fold the ledger every ``FOLD_EVERY_SECONDS`` until ``stop`` is set
+    (``stampbook worker`` runs it beside the dispatcher)."""
+    while not stop.is_set():
+        try:
+            await fold_rollups(db)
+        except Exception:
+            log.exception("folding the statistics' rollups failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), FOLD_EVERY_SECONDS)

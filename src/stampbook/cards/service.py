@@ -16,6 +16,7 @@ from stampbook.kit.errors import Code, StampbookError
 from stampbook.kit.pages import page
 from stampbook.kit.params import decode_cursor
 from stampbook.stamps import repository as stamp_repo
+from stampbook.stats import rollups
 
 # Wire name → column, for the fields that map one to one.
 _COLUMNS = {
@@ -101,11 +102,14 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateCard) -> N
         await stamp_repo.lock_card_stamps(conn, card_idx=body.cardIdx)
         if await repo.highest_count(conn, card_idx=body.cardIdx) > new_max:
             raise StampbookError(Code.MAX_STAMPS_BELOW_COUNT)
+    if changes_max:  # the statistics judge completions against the card's maximum
+        await rollups.before_card_maximum(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx)
     if values:
         await repo.update_card(
             conn, account_idx=ctx.account_idx, card_idx=body.cardIdx, values=values
         )
     if changes_max:
+        await rollups.after_card_maximum(conn, account_idx=ctx.account_idx, card_idx=body.cardIdx)
         await stamp_repo.set_card_maximum(conn, card_idx=body.cardIdx, max_stamps=new_max)
 
 

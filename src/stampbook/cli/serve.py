@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from stampbook import jobs
 from stampbook.cli.shared import load_settings, redacted
 from stampbook.kit import logs, metrics
 from stampbook.kit.connections import connection_options
@@ -82,8 +83,9 @@ def worker(
         bool, typer.Option(help="Also send wallet updates (APNs, Google), when configured.")
     ] = True,
 ) -> None:
-    """Deliver webhooks and wallet updates until interrupted (SIGINT or SIGTERM
-    finish the batch in hand)."""
+    """Deliver webhooks and wallet updates, and fold the ledger into the
+    statistics' rollups, until interrupted (SIGINT or SIGTERM finish the
+    batch in hand)."""
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -113,6 +115,7 @@ def worker(
                 loop.add_signal_handler(signum, stop.set)
             await asyncio.gather(
                 dispatcher.run_forever(stop=stop, poll_seconds=poll_seconds),
+                jobs.fold_until(database, stop),
                 *(each.run_forever(stop=stop, poll_seconds=poll_seconds) for each in wallets),
             )
             return 0

@@ -517,3 +517,6 @@ stamp_code = Table(
     Index("ix_stamp_code_account", "account_idx", "code_idx"),
     sqlite_autoincrement=True,
 )
+
+# The statistics' rollups live in their own module, on this MetaData (0011).
+from stampbook.db import rollup_schema  # noqa: E402, F401

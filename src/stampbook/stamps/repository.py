@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
@@ -93,12 +94,15 @@ _VIEW_SELECT = select(
 ).select_from(stamp.join(card, card.c.card_idx == stamp.c.card_idx))
 
 
-def _usable_today(today: date | ColumnElement[Any]) -> list[ColumnElement[bool]]:
+def _usable_today(
+    today: date | ColumnElement[Any], columns: ReadOnlyColumnCollection[str, Any] = stamp.c
+) -> list[ColumnElement[bool]]:
+    # ``columns``: the stamp's, or a copy's with the same names (the stats' rollups).
     return [
-        stamp.c.active_yn == "Y",
-        stamp.c.use_yn == "N",
-        stamp.c.strt_ymd <= today,
-        stamp.c.end_ymd >= today,
+        columns.active_yn == "Y",
+        columns.use_yn == "N",
+        columns.strt_ymd <= today,
+        columns.end_ymd >= today,
     ]
 
 

@@ -27,6 +27,7 @@ from stampbook.stamps import hot_path, onsite, rules
 from stampbook.stamps import repository as repo
 from stampbook.stamps.schemas import CreateStamp, UpdateStamp
 from stampbook.stamps.views import usable_view
+from stampbook.stats import rollups
 from stampbook.wallet import outbox as wallet_outbox
 from stampbook.webhooks import outbox
 
@@ -386,9 +387,15 @@ async def update(conn: AsyncConnection, ctx: CallContext, body: UpdateStamp) -> 
     if not values:
         return
 
+    # The statistics count a stamp's ADDs for its current userId.
+    new_user = values.get("user_id", row.user_id) != row.user_id
+    if new_user:
+        await rollups.before_user_change(conn, stamp_idx=body.stampIdx)
     after = await repo.update_fields(
         conn, account_idx=ctx.account_idx, stamp_idx=body.stampIdx, values=values
     )
+    if new_user:
+        await rollups.after_user_change(conn, stamp_idx=body.stampIdx)
     await record(
         conn,
         ctx,
@@ -407,7 +414,9 @@ async def delete(conn: AsyncConnection, ctx: CallContext, *, stamp_idx: int) -> 
     row = await _existing(conn, ctx, stamp_idx, for_update=True)
     if ctx.wallet:
         await wallet_outbox.void(conn, ctx, row)
+    await rollups.before_stamp_deleted(conn, stamp_idx=stamp_idx)
     await repo.delete_stamp(conn, account_idx=ctx.account_idx, stamp_idx=stamp_idx)
+    await rollups.after_stamp_deleted(conn, stamp_idx=stamp_idx)
     await outbox.enqueue(
         conn, ctx, row, (outbox.STAMP_DELETED,), stamps_before=row.stamps, event_idx=None
     )

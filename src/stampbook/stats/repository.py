@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, func, select, text
+from sqlalchemy import BigInteger, Select, and_, case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -93,6 +93,26 @@ async def roomy_sorts(conn: AsyncConnection) -> AsyncIterator[None]:
         await conn.execute(text("RESET work_mem"))
 
 
+@asynccontextmanager
+async def one_snapshot(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Run the block's reads on one snapshot, so that the watermark and the
+    rollups it covers are read as of one moment (a fold committing between
+    two statements would otherwise count its rows twice or not at all).
+    SQLite's read is one deferred transaction already; PostgreSQL's reads
+    run in autocommit (``kit/db.py``), so a read-only REPEATABLE READ
+    transaction is opened around them."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    await conn.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    try:
+        yield
+    except BaseException:
+        await conn.execute(text("ROLLBACK"))
+        raise
+    await conn.execute(text("COMMIT"))
+
+
 def _in_range(
     account_idx: int, start: datetime, end: datetime, card_idx: int | None
 ) -> list[ColumnElement[bool]]:
@@ -111,75 +131,146 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-async def slot_counts(
-    conn: AsyncConnection, *, account_idx: int, start: datetime, end: datetime, card_idx: int | None
-) -> Sequence[Any]:
-    """Per 15-minute slot (``slot``: seconds since 1970 // 900): how many ADD,
-    REMOVE, CREATE and USE events, and how many completions."""
-    slot = (epoch_seconds(stamp_event.c.reg_ymdt) // SLOT_SECONDS).label("slot")
+def after(folded_idx: int) -> list[ColumnElement[bool]]:
+    """The ledger rows the rollups do not hold: those after the watermark
+    (none is left out while nothing is folded)."""
+    return [stamp_event.c.event_idx > folded_idx] if folded_idx else []
+
+
+def slot_of(column: ColumnElement[Any]) -> ColumnElement[int]:
+    """The 15-minute slot of a stored timestamp."""
+    return (epoch_seconds(column) // SLOT_SECONDS).label("slot")
+
+
+def slot_counts_query(
+    conditions: Sequence[ColumnElement[bool]], *keys: ColumnElement[Any]
+) -> Select[Any]:
+    """Per 15-minute slot (``slot``: seconds since 1970 // 900) and ``keys``:
+    how many ADD, REMOVE, CREATE and USE events, and how many completions,
+    of the events that meet ``conditions`` (the live read's range, or the
+    rows a fold adds to the rollups)."""
+    slot = slot_of(stamp_event.c.reg_ymdt)
     columns = [
         _count_where(stamp_event.c.action == action).label(action.lower()) for action in ACTIONS
     ]
-    query = (
-        select(slot, *columns, _count_where(completes_event).label("completed"))
+    return (
+        select(*keys, slot, *columns, _count_where(completes_event).label("completed"))
         .select_from(stamp_event.join(card, card.c.card_idx == stamp_event.c.card_idx))
-        .where(*_in_range(account_idx, start, end, card_idx))
-        .group_by(slot)
+        .where(*conditions)
+        .group_by(*keys, slot)
     )
-    return (await conn.execute(query)).all()
 
 
-async def completion_ages(
-    conn: AsyncConnection, *, account_idx: int, start: datetime, end: datetime, card_idx: int | None
-) -> Sequence[Any]:
-    """The completions in the range, counted by whole days (``days``) from
-    their stamp's creation to the completing event (``completions``)."""
+def completion_ages_query(
+    conditions: Sequence[ColumnElement[bool]], *keys: ColumnElement[Any]
+) -> Select[Any]:
+    """The completions among the events that meet ``conditions``, counted by
+    ``keys`` and whole days (``days``) from their stamp's creation to the
+    completing event (``completions``)."""
     days = (
         (epoch_seconds(stamp_event.c.reg_ymdt) - epoch_seconds(stamp.c.reg_ymdt)) // DAY_SECONDS
     ).label("days")
-    query = (
-        select(days, func.count().label("completions"))
+    return (
+        select(*keys, days, func.count().label("completions"))
         .select_from(
             stamp_event.join(card, card.c.card_idx == stamp_event.c.card_idx).join(
                 stamp, stamp.c.stamp_idx == stamp_event.c.stamp_idx
             )
         )
-        .where(*_in_range(account_idx, start, end, card_idx), completes_event)
-        .group_by(days)
+        .where(*conditions, completes_event)
+        .group_by(*keys, days)
     )
-    return (await conn.execute(query)).all()
+
+
+def adders_query(conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
+    """The ADDs among the events that meet ``conditions``, counted by account,
+    slot, card and their stamp's current userId (what a fold keeps)."""
+    keys = (stamp_event.c.account_idx, slot_of(stamp_event.c.reg_ymdt), stamp.c.user_id)
+    return (
+        select(*keys, stamp_event.c.card_idx, func.count().label("adds"))
+        .select_from(stamp_event.join(stamp, stamp.c.stamp_idx == stamp_event.c.stamp_idx))
+        .where(*conditions, stamp_event.c.action == stamps_repo.ACTION_ADD)
+        .group_by(*keys, stamp_event.c.card_idx)
+    )
+
+
+async def slot_counts(
+    conn: AsyncConnection,
+    *,
+    account_idx: int,
+    start: datetime,
+    end: datetime,
+    card_idx: int | None,
+    folded_idx: int = 0,
+) -> Sequence[Any]:
+    """Per slot, the counts of the range's events after ``folded_idx``."""
+    conditions = [*_in_range(account_idx, start, end, card_idx), *after(folded_idx)]
+    rows: Sequence[Any] = (await conn.execute(slot_counts_query(conditions))).all()
+    return rows
+
+
+async def completion_ages(
+    conn: AsyncConnection,
+    *,
+    account_idx: int,
+    start: datetime,
+    end: datetime,
+    card_idx: int | None,
+    folded_idx: int = 0,
+) -> Sequence[Any]:
+    """The range's completions after ``folded_idx``, counted by whole days
+    (``days``) from their stamp's creation to the completing event."""
+    conditions = [*_in_range(account_idx, start, end, card_idx), *after(folded_idx)]
+    rows: Sequence[Any] = (await conn.execute(completion_ages_query(conditions))).all()
+    return rows
+
+
+def added_user_ids(
+    *, account_idx: int, start: datetime, end: datetime, card_idx: int | None, folded_idx: int
+) -> Select[Any]:
+    """The userIds (the stamp's current userId: the ledger does not copy it)
+    of the stamps with an ADD in the range after ``folded_idx``."""
+    added = (
+        select(stamp_event.c.stamp_idx)
+        .where(
+            *_in_range(account_idx, start, end, card_idx),
+            *after(folded_idx),
+            stamp_event.c.action == stamps_repo.ACTION_ADD,
+        )
+        .scalar_subquery()
+    )
+    return select(stamp.c.user_id).where(
+        stamp.c.account_idx == account_idx, stamp.c.stamp_idx.in_(added)
+    )
 
 
 async def active_customers(
     conn: AsyncConnection, *, account_idx: int, start: datetime, end: datetime, card_idx: int | None
 ) -> int:
-    """How many distinct userIds had at least one ADD in the range (the
-    stamp's current userId: the ledger does not copy it)."""
-    added = (
-        select(stamp_event.c.stamp_idx)
-        .where(
-            *_in_range(account_idx, start, end, card_idx),
-            stamp_event.c.action == stamps_repo.ACTION_ADD,
-        )
-        .scalar_subquery()
-    )
-    query = select(func.count(func.distinct(stamp.c.user_id))).where(
-        stamp.c.account_idx == account_idx, stamp.c.stamp_idx.in_(added)
-    )
+    """How many distinct userIds had at least one ADD in the range."""
+    users = added_user_ids(
+        account_idx=account_idx, start=start, end=end, card_idx=card_idx, folded_idx=0
+    ).subquery()
+    query = select(func.count(func.distinct(users.c.user_id)))
     return int((await conn.execute(query)).scalar_one())
+
+
+def usable_stamps(account_idx: int, card_idx: int | None) -> list[ColumnElement[bool]]:
+    """Today's active, unredeemed stamps of the account (or of one card): those
+    the customer can still add to or redeem (search's ``active`` and ``complete``)."""
+    usable = [STATE_SQL["active"] | STATE_SQL["complete"], stamp.c.account_idx == account_idx]
+    if card_idx is not None:
+        usable.append(stamp.c.card_idx == card_idx)
+    return usable
 
 
 async def progress(
     conn: AsyncConnection, *, account_idx: int, today: date, card_idx: int | None
 ) -> Sequence[Any]:
-    """Today's active, unredeemed stamps (those the customer can still add to
-    or redeem: search's ``active`` and ``complete``), counted by their count."""
-    usable = [STATE_SQL["active"] | STATE_SQL["complete"], stamp.c.account_idx == account_idx]
-    if card_idx is not None:
-        usable.append(stamp.c.card_idx == card_idx)
+    """Today's usable stamps (``usable_stamps``), counted by their count."""
     query = (
         select(stamp.c.stamps, func.count().label("holders"))
-        .where(*usable)
+        .where(*usable_stamps(account_idx, card_idx))
         .group_by(stamp.c.stamps)
         .order_by(stamp.c.stamps)
     )

@@ -6,7 +6,8 @@ the range's events (``stamp_event``):
 
 - ``stampsAdded`` / ``stampsRemoved`` / ``cardsIssued`` / ``rewardsRedeemed``:
   ADD / REMOVE / CREATE / USE events;
-- ``activeCustomers``: distinct userIds with at least one ADD;
+- ``activeCustomers``: distinct userIds (each stamp's current one: the
+  ledger does not copy it) with at least one ADD;
 - ``cardsCompleted``: events that brought a stamp to the maximum of its card
   (an ADD or an UPDATE of the count: before below it, after not);
 - ``completionRate`` = cardsCompleted ÷ cardsIssued, ``redemptionRate`` =
@@ -19,10 +20,15 @@ the range's events (``stamp_event``):
 
 With ``cardIdx``, events count for the card they name: a stamp moved between
 cards counts its creation for the first card and its later adds for the next.
+
+The numbers are read from the rollups (``rollups.py``) up to their watermark
+and from the ledger after it, in one snapshot: the same numbers as the
+ledger alone gives.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +45,7 @@ from stampbook.kit.errors import Code, StampbookError
 from stampbook.stamps.views import render_stamp
 from stampbook.stats import csv as stats_csv
 from stampbook.stats import repository as repo
+from stampbook.stats import rollup_repository as rollup_repo
 
 DEFAULT_DAYS = 30
 # The days a range may name: the ledger's arithmetic counts seconds from 1970.
@@ -46,6 +53,9 @@ EARLIEST_DAY = date(1970, 1, 2)
 LATEST_DAY = date(2999, 12, 31)
 MAX_STATS_DAYS = 366
 EXPORT_CHUNK = 1000
+# Beyond this many of an account's ledger rows after the watermark, progress
+# counts the stamps (one scan) rather than correct the rollups stamp by stamp.
+LIVE_PROGRESS_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,31 @@ async def _check_card(conn: AsyncConnection, ctx: CallContext, card_idx: int | N
             raise StampbookError(Code.CARD_NOT_FOUND)
 
 
+def _slots(days: DayRange) -> tuple[int, int] | None:
+    """The range's slots (first, after last) when its bounds are whole slots
+    (local midnights of every zone in use today are), else None: the rollups
+    cannot split a slot, and such a range is read live."""
+    epoch = datetime(1970, 1, 1)
+    bounds = [int((moment - epoch).total_seconds()) for moment in (days.start, days.end)]
+    if any(bound % repo.SLOT_SECONDS for bound in bounds):
+        return None
+    return bounds[0] // repo.SLOT_SECONDS, bounds[1] // repo.SLOT_SECONDS
+
+
+async def _progress(
+    conn: AsyncConnection, ctx: CallContext, *, card_idx: int | None, folded_idx: int
+) -> Sequence[Any]:
+    """Today's usable stamps by count: from the rollups, unless so much of the
+    account's ledger is after the watermark (a database not folded yet) that
+    counting the stamps themselves is quicker; the same numbers either way."""
+    scope: dict[str, Any] = {"account_idx": ctx.account_idx, "today": ctx.today}
+    if folded_idx and not await rollup_repo.tail_is_longer(
+        conn, account_idx=ctx.account_idx, folded_idx=folded_idx, rows=LIVE_PROGRESS_ROWS
+    ):
+        return await rollup_repo.progress(conn, card_idx=card_idx, folded_idx=folded_idx, **scope)
+    return await repo.progress(conn, card_idx=card_idx, **scope)
+
+
 async def stats(
     conn: AsyncConnection,
     ctx: CallContext,
@@ -140,8 +175,23 @@ async def stats(
     }
     names = ("stampsAdded", "stampsRemoved", "cardsIssued", "cardsCompleted", "rewardsRedeemed")
     daily = {day: dict.fromkeys(names, 0) for day in days.days}
-    async with repo.roomy_sorts(conn):
-        for row in await repo.slot_counts(conn, **scope):
+    async with repo.roomy_sorts(conn), repo.one_snapshot(conn):
+        folded = await rollup_repo.folded_idx(conn)
+        slots = _slots(days) if folded else None
+        live = {**scope, "folded_idx": folded if slots else 0}
+        rows = list(await repo.slot_counts(conn, **live))
+        ages = Counter[int]()
+        for row in await repo.completion_ages(conn, **live):
+            ages[int(row.days)] += int(row.completions)
+        folded_scope: dict[str, Any] = {"account_idx": ctx.account_idx, "card_idx": card_idx}
+        if slots:
+            rows += await rollup_repo.folded_slot_counts(conn, slots=slots, **folded_scope)
+            for row in await rollup_repo.folded_completion_ages(conn, slots=slots, **folded_scope):
+                ages[int(row.days)] += int(row.completions)
+            customers = await rollup_repo.active_customers(conn, slots=slots, **live)
+        else:
+            customers = await repo.active_customers(conn, **scope)
+        for row in rows:
             moment = datetime.fromtimestamp(int(row.slot) * repo.SLOT_SECONDS, UTC)
             counts = daily[moment.astimezone(ctx.zone).date()]
             counts["stampsAdded"] += int(row.add)
@@ -150,11 +200,7 @@ async def stats(
             counts["cardsCompleted"] += int(row.completed)
             counts["rewardsRedeemed"] += int(row.use)
         total = {name: sum(day[name] for day in daily.values()) for name in names}
-        ages = await repo.completion_ages(conn, **scope)
-        customers = await repo.active_customers(conn, **scope)
-        histogram = await repo.progress(
-            conn, account_idx=ctx.account_idx, today=ctx.today, card_idx=card_idx
-        )
+        histogram = await _progress(conn, ctx, card_idx=card_idx, folded_idx=live["folded_idx"])
     return {
         "from": days.first.isoformat(),
         "to": days.last.isoformat(),
@@ -169,7 +215,7 @@ async def stats(
             "completionRate": _ratio(total["cardsCompleted"], total["cardsIssued"]),
             "redemptionRate": _ratio(total["rewardsRedeemed"], total["cardsCompleted"]),
             "medianDaysToComplete": median_of_counts(
-                [(int(row.days), int(row.completions)) for row in ages]
+                [(days, completions) for days, completions in ages.items()]
             ),
         },
         "daily": [{"date": day.isoformat(), **counts} for day, counts in daily.items()],
