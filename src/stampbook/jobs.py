@@ -112,10 +112,13 @@ async def publish_metrics_forever(runtime: Runtime) -> None:
         await asyncio.sleep(PUBLISH_METRICS_EVERY_SECONDS)
 
 
-async def fold_rollups(db: Database, *, rows: int = rollups.FOLD_BATCH_ROWS) -> int:
-    """Fold the ledger into the statistics' rollups, a batch per transaction,
-    until nothing more can be folded now; returns how far the watermark moved.
-    Safe beside other workers doing the same (``stats/rollups.py``)."""
+async def fold_rollups(db: Database, *, rows: int | None = None) -> int:
+    """Fold the ledger into the statistics' rollups, a batch per transaction
+    (``rows``, by default the database's batch size), until nothing more can
+    be folded now; returns how far the watermark moved. Safe beside other
+    workers doing the same (``stats/rollups.py``)."""
+    if rows is None:
+        rows = rollups.SQLITE_FOLD_BATCH_ROWS if db.is_sqlite else rollups.FOLD_BATCH_ROWS
     moved = 0
     while True:
         async with db.write() as conn:

@@ -49,6 +49,10 @@ from stampbook.db.schema import stamp_event
 from stampbook.stats import rollup_repository as repo
 
 FOLD_BATCH_ROWS = 20_000
+# SQLite has one writer: a batch holds every add and remove back while it
+# runs (about 30,000 rows a second here), so its batches are small enough
+# to be a pause of tens of milliseconds between the writes queued behind it.
+SQLITE_FOLD_BATCH_ROWS = 1_000
 
 
 async def fold_batch(conn: AsyncConnection, *, rows: int = FOLD_BATCH_ROWS) -> int | None:
