@@ -114,9 +114,15 @@ async def publish_metrics_forever(runtime: Runtime) -> None:
 
 async def fold_rollups(db: Database, *, rows: int | None = None) -> int:
     """Fold the ledger into the statistics' rollups, a batch per transaction
-    (``rows``, by default the database's batch size), until nothing more can
-    be folded now; returns how far the watermark moved. Safe beside other
-    workers doing the same (``stats/rollups.py``)."""
+    (``rows``, by default the database's batch size), until a batch comes
+    back short: caught up with the ledger, or (PostgreSQL) its newest rows
+    seen, to fold once settled. Returns how far the watermark moved. Safe
+    beside other workers doing the same (``stats/rollups.py``).
+
+    A short batch ends the call rather than another batch being tried: under
+    a steady stream of adds there is always one more row, and a fold of one
+    row costs as much as a fold of a thousand (measured: 10 ms of CPU per
+    add on SQLite when the job chased every new row)."""
     if rows is None:
         rows = rollups.SQLITE_FOLD_BATCH_ROWS if db.is_sqlite else rollups.FOLD_BATCH_ROWS
     moved = 0
@@ -126,6 +132,8 @@ async def fold_rollups(db: Database, *, rows: int | None = None) -> int:
         if step is None:
             return moved
         moved += step
+        if step < rows:
+            return moved
 
 
 async def fold_forever(runtime: Runtime) -> None:

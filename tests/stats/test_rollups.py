@@ -279,6 +279,41 @@ async def test_serve_runs_the_fold_and_it_folds_the_whole_ledger(
         await database.dispose()
 
 
+async def test_one_fold_of_the_job_ends_while_adds_keep_coming(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each batch the job folds is followed by another add, as under load: the
+    # job must end its round on a short batch, not chase every new row (it
+    # did, at 10 ms of CPU per add on SQLite).
+    await api.add(await api.stamp())
+    await fold(database_url)  # the suite's earlier ledger too: only new rows remain
+    await api.add(await api.stamp())
+    folded = rollups.fold_batch
+    batches = 0
+
+    async def fold_then_add(conn: Any, *, rows: int) -> int | None:
+        nonlocal batches
+        batches += 1
+        assert batches < 20, "the job chased the adds"
+        moved = await folded(conn, rows=rows)
+        # A new ledger row, written in the fold's own transaction (SQLite's
+        # one writer would keep an add out until it commits).
+        newest = (
+            await conn.execute(select(stamp_event).order_by(stamp_event.c.event_idx.desc()))
+        ).first()
+        copied = {k: v for k, v in newest._mapping.items() if k != "event_idx"}
+        await conn.execute(insert(stamp_event).values(copied))
+        return moved
+
+    monkeypatch.setattr(rollups, "fold_batch", fold_then_add)
+    database = Database(database_url, pool_size=1)
+    try:
+        await jobs.fold_rollups(database, rows=10)
+        assert batches == 1
+    finally:
+        await database.dispose()
+
+
 async def test_a_deleted_cards_folded_rows_count_as_the_live_ledger_counts_them(
     database_url: str, api: Api
 ) -> None:
