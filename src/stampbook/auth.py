@@ -90,6 +90,7 @@ async def admit(scope: Scope, authorization: str) -> Principal:
         raise StampbookError(Code.UNAUTHORIZED)
     assert principal.key_idx is not None
     headers = await limiter.hit(key_idx=principal.key_idx, account_limit=principal.rate_limit)
+    runtime.key_uses[principal.key_idx] = runtime.clock.now()  # "last used", flushed by a job
     admitted(scope, principal, headers)
     return principal
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
+from stampbook.accounts import service as accounts
 from stampbook.config import Settings
 from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
@@ -35,11 +36,18 @@ PUBLISH_METRICS_EVERY_SECONDS = 1.0
 # How stale the rollups may grow: the overview reads the rows after the
 # watermark live, so this bounds that tail (a few seconds' ledger), not accuracy.
 FOLD_EVERY_SECONDS = 10.0
+# How stale the API-key list's "last used" may be (a dashboard column, not a log).
+RECORD_KEY_USES_EVERY_SECONDS = 60.0
 
 
 def background_jobs(settings: Settings) -> list[BackgroundJob]:
     """The periodic jobs ``stampbook serve`` runs beside the API."""
-    jobs: list[BackgroundJob] = [housekeeping_forever, publish_metrics_forever, fold_forever]
+    jobs: list[BackgroundJob] = [
+        housekeeping_forever,
+        publish_metrics_forever,
+        fold_forever,
+        record_key_uses_forever,
+    ]
     if settings.dispatcher_enabled:
         jobs.append(dispatch_forever)
     if settings.wallet and settings.wallet_workers_enabled:
@@ -100,6 +108,40 @@ async def housekeeping_forever(runtime: Runtime) -> None:
         except Exception:
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+async def record_key_uses(runtime: Runtime) -> int:
+    """Write down the key uses this worker saw since the last call (the
+    dashboard's "last used"); returns how many keys. On failure they are
+    kept for the next call."""
+    uses, runtime.key_uses = runtime.key_uses, {}
+    if not uses:
+        return 0
+    try:
+        async with runtime.db.write() as conn:
+            await accounts.record_key_uses(conn, {k: utc_naive(at) for k, at in uses.items()})
+    except BaseException:
+        for key_idx, at in uses.items():  # a use seen meanwhile is newer
+            runtime.key_uses.setdefault(key_idx, at)
+        raise
+    return len(uses)
+
+
+async def record_key_uses_forever(runtime: Runtime) -> None:
+    """Every ``RECORD_KEY_USES_EVERY_SECONDS``, and once more on the way out,
+    write down the key uses this worker saw."""
+    try:
+        while True:
+            await asyncio.sleep(RECORD_KEY_USES_EVERY_SECONDS)
+            try:
+                await record_key_uses(runtime)
+            except Exception:
+                log.exception("recording when API keys were last used failed; will retry")
+    finally:
+        # Shutdown: what the last minute saw is not lost (bounded, best effort).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await record_key_uses(runtime)
 
 
 async def publish_metrics_forever(runtime: Runtime) -> None:

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stampbook.db.schema import account, api_key, stamp_event
+from stampbook.db.schema import account, api_key, api_key_use, stamp_event
 from stampbook.kit.call import Principal
 from stampbook.kit.db import Database
 from stampbook.kit.driver import DriverStatement
@@ -126,15 +127,44 @@ async def revoke_key(
     return bool(result.rowcount)
 
 
-async def list_keys_of(conn: AsyncConnection, *, account_idx: int) -> list[dict[str, Any]]:
-    """An account's keys, newest first, with when each last changed a stamp.
+async def record_key_uses(conn: AsyncConnection, uses: dict[int, datetime]) -> None:
+    """Write down when keys were last used (naive UTC), keeping the later of
+    what is stored and what is given; keys deleted meanwhile are skipped."""
+    if not uses:
+        return
+    existing = set(
+        (await conn.execute(select(api_key.c.key_idx).where(api_key.c.key_idx.in_(uses))))
+        .scalars()
+        .all()
+    )
+    rows = [{"key_idx": k, "last_used_at": at} for k, at in uses.items() if k in existing]
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(api_key_use)
+    later = func.greatest if conn.dialect.name == "postgresql" else func.max
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[api_key_use.c.key_idx],
+            set_={
+                "last_used_at": later(api_key_use.c.last_used_at, statement.excluded.last_used_at)
+            },
+        ),
+        rows,
+    )
 
-    "Last used" is read from the ledger (the newest ``stamp_event`` the key
-    wrote): recording every request's key would put a write on the read path.
+
+async def list_keys_of(conn: AsyncConnection, *, account_idx: int) -> list[dict[str, Any]]:
+    """An account's keys, newest first, with when each was last used.
+
+    "Last used" is the later of the last request any worker saw it answer
+    (``api_key_use``, written every minute by ``jobs.record_key_uses_forever``)
+    and the newest ledger row it wrote (the only trace of a key used before
+    that table existed).
     """
     # Newest first through the ledger's (account_idx, event_idx) index: a key in
     # use finds its last row among the newest, without reading the whole ledger.
-    last_used = (
+    last_changed = (
         select(stamp_event.c.reg_ymdt)
         .where(
             stamp_event.c.account_idx == account_idx,
@@ -151,12 +181,20 @@ async def list_keys_of(conn: AsyncConnection, *, account_idx: int) -> list[dict[
             api_key.c.name,
             api_key.c.created_at,
             api_key.c.revoked_at,
-            last_used.label("last_used_at"),
+            last_changed.label("last_changed_at"),
+            api_key_use.c.last_used_at.label("last_seen_at"),
         )
+        .select_from(api_key.outerjoin(api_key_use, api_key_use.c.key_idx == api_key.c.key_idx))
         .where(api_key.c.account_idx == account_idx)
         .order_by(api_key.c.key_idx.desc())
     )
-    return [dict(row) for row in (await conn.execute(query)).mappings()]
+    keys = []
+    for row in (await conn.execute(query)).mappings():
+        key = dict(row)
+        traces = [t for t in (key.pop("last_changed_at"), key.pop("last_seen_at")) if t is not None]
+        key["last_used_at"] = max(traces, default=None)
+        keys.append(key)
+    return keys
 
 
 async def list_accounts(conn: AsyncConnection) -> list[dict[str, Any]]:

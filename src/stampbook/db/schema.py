@@ -103,6 +103,23 @@ api_key = Table(
     sqlite_autoincrement=True,
 )
 
+# When each key last answered a request (reads included), as its workers
+# last flushed it (``jobs.record_key_uses_forever``). A table of its own:
+# an UPDATE of ``api_key`` would count as a credential change and empty
+# every worker's key cache (migration 0005's trigger).
+api_key_use = Table(
+    "api_key_use",
+    metadata,
+    Column(
+        "key_idx",
+        Id,
+        ForeignKey("api_key.key_idx", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("last_used_at", DateTime, nullable=False),
+)
+
 card = Table(
     "card",
     metadata,

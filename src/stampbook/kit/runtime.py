@@ -27,6 +27,9 @@ class Runtime:
     key_watch: Any = None
     # Key lookups under way, shared by the requests that wait for them.
     key_lookups: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    # When this worker last saw each key (key_idx -> aware datetime), until
+    # jobs.record_key_uses_forever writes it down: never a write per request.
+    key_uses: dict[int, Any] = field(default_factory=dict)
     # /readyz: one database probe at a time (kit/readiness.py).
     probe: ReadinessProbe = field(default_factory=ReadinessProbe)
 
