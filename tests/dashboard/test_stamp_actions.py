@@ -178,6 +178,33 @@ async def test_after_a_redemption_staff_issue_the_next_card_to_the_same_customer
     new_idx = int(re.findall(r"\d+", new_page)[0])
     found = await shop.api.ok("GET", "list", params={"limit": 100, "userId": "member-7"})
     assert {i["stampIdx"] for i in found["items"]} == {stamp_idx, new_idx}
+    async with browser(shop.staff) as b:
+        # The redeemed card now leads to its successor, and asking again issues no second.
+        shown = (await b.get(page)).text
+        assert "Open the next card" in shown and f'href="/dashboard/stamps/{new_idx}"' in shown
+        again = await b.post(f"{page}/next", form_from=page)
+        assert again.headers["location"].split("?")[0] == new_page
+    found = await shop.api.ok("GET", "list", params={"limit": 100, "userId": "member-7"})
+    assert len(found["items"]) == 2
+
+
+async def test_a_renewed_card_links_to_its_next_card_and_is_not_issued_twice(
+    browser: BrowserFactory, shop: Shop
+) -> None:
+    card_idx = await shop.api.card(maxStamps=1, autoRenewYn="Y")
+    stamp_idx = await shop.api.stamp(card_idx, userId="member-8")
+    page = f"/dashboard/stamps/{stamp_idx}"
+    async with browser(shop.staff) as b:
+        await b.post(f"{page}/add", form_from=page)
+        await b.post(f"{page}/redeem", form_from=page)
+        found = await shop.api.ok("GET", "list", params={"limit": 100, "userId": "member-8"})
+        (renewed,) = [i["stampIdx"] for i in found["items"] if i["stampIdx"] != stamp_idx]
+        shown = (await b.get(page)).text
+        assert f'href="/dashboard/stamps/{renewed}"' in shown and "Issue the next card" not in shown
+        again = await b.post(f"{page}/next", form_from=page)
+        assert again.headers["location"].split("?")[0] == f"/dashboard/stamps/{renewed}"
+    found = await shop.api.ok("GET", "list", params={"limit": 100, "userId": "member-8"})
+    assert len(found["items"]) == 2
 
 
 async def test_only_an_owner_deletes_and_only_when_confirmed(

@@ -90,6 +90,10 @@ def _next_card(stamp_idx: int, form: FormData) -> Work:
         row = await _row(conn, ctx, stamp_idx)
         if row.use_yn != "Y":
             raise StampbookError(Code.STAMP_NOT_COMPLETE)
+        if row.next_stamp_idx is not None:
+            # Renewed already (an autoRenewYn card, or this button before):
+            # the customer has their next card; a second would be a duplicate.
+            return int(row.next_stamp_idx)
         length = max(row.end_ymd - row.strt_ymd, timedelta(days=1))
         body = {
             "cardIdx": row.card_idx,
@@ -102,7 +106,14 @@ def _next_card(stamp_idx: int, form: FormData) -> Work:
             "userEtc1": row.user_etc1,
             "userEtc2": row.user_etc2,
         }
-        return await stamps.create(conn, ctx, model_from(CreateStamp, body))
+        issued = await stamps.create(conn, ctx, model_from(CreateStamp, body))
+        await stamp_repo.update_fields(
+            conn,
+            account_idx=ctx.account_idx,
+            stamp_idx=stamp_idx,
+            values={"next_stamp_idx": issued},
+        )
+        return issued
 
     return work
 
