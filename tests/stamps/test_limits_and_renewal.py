@@ -153,6 +153,21 @@ async def test_redeeming_a_renewing_card_issues_the_next_stamp_for_the_same_cust
     assert next(e["action"] for e in await api.history(stamp_idx)) == "USE"
 
 
+async def test_a_redemption_by_update_renews_as_redeem_does(api: Api, database_url: str) -> None:
+    # useYn = Y through /update is a redemption too (the contract's other way).
+    stamp_idx = await api.stamp(await api.card(maxStamps=1, autoRenewYn="Y"), userId="member-9")
+    await api.add(stamp_idx)
+    await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "useYn": "Y"})
+    redeemed = await stored_row(database_url, stamp_idx)
+    assert redeemed.use_yn == "Y" and redeemed.next_stamp_idx is not None
+    renewed = await api.ok("GET", "validate", params={"stampIdx": redeemed.next_stamp_idx})
+    assert (renewed["userId"], renewed["stamps"]) == ("member-9", 0)
+    # Once: a second update of the redeemed stamp issues no third card.
+    await api.ok("PUT", "update", json={"stampIdx": stamp_idx, "memo": "thanks"})
+    found = await api.ok("GET", "list", params={"limit": 100, "userId": "member-9"})
+    assert len(found["items"]) == 2
+
+
 async def test_a_card_without_renewal_issues_nothing(api: Api, database_url: str) -> None:
     stamp_idx = await api.stamp(await api.card(maxStamps=1))
     await api.add(stamp_idx)
