@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -185,10 +186,15 @@ async def fold_forever(runtime: Runtime) -> None:
 
 async def fold_until(db: Database, stop: asyncio.Event) -> None:
     """Fold the ledger every ``FOLD_EVERY_SECONDS`` until ``stop`` is set
-    (``stampbook worker`` runs it beside the dispatcher)."""
+    (``stampbook worker`` runs it beside the dispatcher); a round is skipped
+    while the ledger grows fast, up to a cap (``rollups.Pace``)."""
+    pace = rollups.Pace()
     while not stop.is_set():
         try:
-            await fold_rollups(db)
+            async with db.read() as conn:
+                due = await pace.allows_fold(conn, time.monotonic())
+            if due:
+                await fold_rollups(db)
         except Exception:
             log.exception("folding the statistics' rollups failed; will retry")
         with contextlib.suppress(TimeoutError):

@@ -314,6 +314,35 @@ async def test_one_fold_of_the_job_ends_while_adds_keep_coming(
         await database.dispose()
 
 
+async def test_the_job_yields_to_a_rush_until_the_tail_reaches_its_cap(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Folding competes with the adds for the CPU (and SQLite's one writer):
+    # while the ledger grows fast the job waits, but never past the cap.
+    monkeypatch.setattr(rollups, "YIELD_ABOVE_ROWS_PER_SECOND", 2.0)
+    stamp_idx = await api.stamp()
+    await fold(database_url)
+    database = Database(database_url, pool_size=1)
+    pace = rollups.Pace()
+
+    async def allows(now: float) -> bool:
+        async with database.read() as conn:
+            return await pace.allows_fold(conn, now)
+
+    try:
+        assert await allows(100.0)  # the first round: nothing known, fold
+        for _ in range(5):
+            await api.add(stamp_idx)
+        assert not await allows(101.0)  # 5 rows in 1 s: a rush, wait
+        assert await allows(111.0)  # no new row in 10 s: fold
+        for _ in range(3):
+            await api.add(stamp_idx)
+        monkeypatch.setattr(rollups, "TAIL_CAP_ROWS", 3)
+        assert await allows(112.0)  # a rush, but the tail is at the cap: fold
+    finally:
+        await database.dispose()
+
+
 async def test_a_deleted_cards_folded_rows_count_as_the_live_ledger_counts_them(
     database_url: str, api: Api
 ) -> None:

@@ -55,6 +55,36 @@ FOLD_BATCH_ROWS = 20_000
 SQLITE_FOLD_BATCH_ROWS = 1_000
 
 
+# Background work yields to a rush: while the ledger grows faster than this,
+# a round of the job is skipped, because folding competes with the adds for
+# the same CPU (and, on SQLite, for the one writer); the overview reads the
+# unfolded tail live meanwhile, exact, a little slower. Past the cap the job
+# folds whatever the rate, so that tail stays bounded.
+YIELD_ABOVE_ROWS_PER_SECOND = 200.0
+TAIL_CAP_ROWS = 100_000
+
+
+class Pace:
+    """How fast the ledger is growing, from one round of the job to the next."""
+
+    def __init__(self) -> None:
+        self.newest: int | None = None
+        self.at = 0.0
+
+    async def allows_fold(self, conn: AsyncConnection, now: float) -> bool:
+        """True when a round should fold: no rush (the ledger grew by at most
+        ``YIELD_ABOVE_ROWS_PER_SECOND`` since the last round), or a tail of
+        ``TAIL_CAP_ROWS`` or more. ``now``: a monotonic clock, in seconds."""
+        newest, _ = await repo.observe(conn)
+        tail = newest - await repo.folded_idx(conn)
+        before, since = self.newest, self.at
+        self.newest, self.at = newest, now
+        if before is None or now <= since:
+            return True
+        rate = (newest - before) / (now - since)
+        return rate <= YIELD_ABOVE_ROWS_PER_SECOND or tail >= TAIL_CAP_ROWS
+
+
 async def fold_batch(conn: AsyncConnection, *, rows: int = FOLD_BATCH_ROWS) -> int | None:
     """Fold up to ``rows`` settled ledger rows in this transaction. Returns
     how far the watermark moved (0: new rows were seen, to fold once settled),
