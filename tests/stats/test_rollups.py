@@ -314,6 +314,32 @@ async def test_one_fold_of_the_job_ends_while_adds_keep_coming(
         await database.dispose()
 
 
+async def test_on_sqlite_a_fold_catching_up_lets_the_writer_go_between_batches(
+    database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fold(database_url)
+    for _ in range(7):
+        await api.stamp()  # a CREATE row each: three full batches of 2, then 1
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def noted_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(jobs.asyncio, "sleep", noted_sleep)
+    database = Database(database_url, pool_size=1)
+    try:
+        await jobs.fold_rollups(database, rows=2)
+        await jobs.fold_rollups(database, rows=2)  # PostgreSQL: seen, then settled
+    finally:
+        await database.dispose()
+    if database_url.startswith("sqlite"):
+        assert len(pauses) == 3 and min(pauses) >= jobs.FOLD_YIELD_SECONDS
+    else:  # row locks: no one writer to let go
+        assert pauses == []
+
+
 async def test_the_job_yields_to_a_rush_until_the_tail_reaches_its_cap(
     database_url: str, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
