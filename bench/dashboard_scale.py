@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from harness import (
     ACCOUNT_SQL,
@@ -50,14 +50,6 @@ from harness import (
     stampbook,
 )
 from stampbook import jobs
-from stampbook.db.rollup_schema import (
-    stats_active,
-    stats_age,
-    stats_fold,
-    stats_progress,
-    stats_slot,
-    stats_stamp,
-)
 from stampbook.db.schema import stamp_event
 from stampbook.kit.context import CallContext, zone_for
 from stampbook.kit.db import Database
@@ -273,9 +265,7 @@ def _cases(card0: int) -> dict[str, tuple[str, Callable[[Any, CallContext], Awai
 async def _unfold(db: Database) -> None:
     """Empty the rollups, watermark 0: the overview reads the ledger all live."""
     async with db.write() as conn:
-        for rollup in (stats_slot, stats_age, stats_active, stats_stamp, stats_progress):
-            await conn.execute(delete(rollup))
-        await conn.execute(stats_fold.update().values(folded_idx=0, seen_idx=0, seen_at=None))
+        await rollup_repo.unfold(conn)
 
 
 async def _fold(kind: str, db: Database) -> str:

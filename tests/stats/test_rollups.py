@@ -13,20 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 
 from stampbook import jobs
 from stampbook.config import Settings
-from stampbook.db.rollup_schema import (
-    stats_active,
-    stats_age,
-    stats_fold,
-    stats_progress,
-    stats_slot,
-    stats_stamp,
-)
+from stampbook.db.rollup_schema import stats_fold
 from stampbook.db.schema import stamp_event
 from stampbook.kit.db import Database
+from stampbook.stats import rollup_repository as rollup_repo
 from stampbook.stats import rollups
 from tests.conftest import Api
 from tests.stats.ledger import Ledger
@@ -34,7 +28,6 @@ from tests.stats.test_stats import DAYS, seoul
 
 __all__ = ["seoul"]  # the fixture, shared with test_stats
 
-ROLLUPS = (stats_slot, stats_age, stats_active, stats_stamp, stats_progress)
 FIRST = datetime(2026, 3, 1)
 ZONE = "Asia/Kathmandu"  # UTC+5:45: local midnight is 18:15 UTC, mid-hour
 RANGES = [("2026-03-01", "2026-03-05"), ("2026-03-02", "2026-03-02"), ("2026-03-03", "2026-03-04")]
@@ -70,9 +63,7 @@ async def unfold(database_url: str) -> None:
     database = Database(database_url, pool_size=1)
     try:
         async with database.write() as conn:
-            for rollup in ROLLUPS:
-                await conn.execute(delete(rollup))
-            await conn.execute(stats_fold.update().values(folded_idx=0, seen_idx=0, seen_at=None))
+            await rollup_repo.unfold(conn)
     finally:
         await database.dispose()
 

@@ -66,6 +66,17 @@ _pg_activity = table(
 # --- the watermark ------------------------------------------------------------
 
 
+ROLLUPS = (stats_slot, stats_age, stats_active, stats_stamp, stats_progress)
+
+
+async def unfold(conn: AsyncConnection) -> None:
+    """Empty the rollups and put the watermark back to 0: the overview then
+    reads the whole ledger live (tests and the bench compare against it)."""
+    for rollup in ROLLUPS:
+        await conn.execute(delete(rollup))
+    await conn.execute(stats_fold.update().values(folded_idx=0, seen_idx=0, seen_at=None))
+
+
 async def lock_watermark(conn: AsyncConnection) -> Any:
     """The watermark row, locked until the transaction ends: the fold and
     every correction of the rollups take turns on it (SQLite: its writers
