@@ -6,6 +6,7 @@ each change, every call with a bearer token from a stand-in token endpoint."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -162,6 +163,36 @@ async def test_the_class_and_object_are_created_then_patched_after_an_add(
     assert [
         job for job in await jobs_of(database_url, kind=KIND_GOOGLE) if job.pass_idx == ours
     ] == []
+
+
+async def test_the_objects_state_follows_a_redemption_and_an_expiry(
+    google_api: Api, google_app: FastAPI, google: GoogleStandIn, google_account: GoogleAccount
+) -> None:
+    card_idx = await google_api.card(maxStamps=1)
+    redeemed, lapsing = await google_api.stamp(card_idx), await google_api.stamp(card_idx)
+    ids = {}
+    for stamp_idx in (redeemed, lapsing):
+        link = await save_link(google_api, stamp_idx)
+        claims = jwt.decode(
+            link.rsplit("/", 1)[1], google_account.public_pem, algorithms=["RS256"],
+            audience="google",
+        )  # fmt: skip
+        ids[stamp_idx] = claims["payload"]["loyaltyObjects"][0]["id"]
+    worker = google_worker(google_app.state.runtime)
+    try:
+        await worker.drain()
+        assert {google.objects[i]["state"] for i in ids.values()} == {"ACTIVE"}
+        assert await google_api.add(redeemed) == 0
+        await google_api.ok("PUT", "redeem", json={"stampIdx": redeemed})
+        past = (google_api.today - timedelta(days=1)).isoformat()
+        await google_api.ok(
+            "PUT", "update", json={"stampIdx": lapsing, "strtYmd": past, "endYmd": past}
+        )
+        await worker.drain()
+        assert google.objects[ids[redeemed]]["state"] == "COMPLETED"
+        assert google.objects[ids[lapsing]]["state"] == "EXPIRED"
+    finally:
+        await worker.aclose()
 
 
 async def test_a_failed_call_is_retried_later(
