@@ -1,15 +1,22 @@
 """Background jobs (stampbook/jobs.py): when an API key was last used is
-written down from what the workers saw, never by the request itself."""
+written down from what the workers saw, never by the request itself; a
+round that meets a database outage says so in one line."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 
 from stampbook import jobs
 from stampbook.accounts import service as accounts
 from stampbook.kit.clock import FrozenClock, utc_naive
+from stampbook.kit.db import Database
+from stampbook.kit.errors import Code, StampbookError
+from stampbook.stats import rollups
 from tests.conftest import Api
 
 
@@ -57,3 +64,33 @@ async def _key_indexes(app: FastAPI, account_idx: int) -> list[int]:
         return [
             int(k["key_idx"]) for k in await accounts.list_keys_of(conn, account_idx=account_idx)
         ]
+
+
+@pytest.mark.parametrize(
+    ("failure", "traceback"),
+    [(StampbookError(Code.SERVICE_UNAVAILABLE), False), (RuntimeError("a defect"), True)],
+)
+async def test_a_round_that_meets_a_database_outage_logs_one_line_and_a_defect_its_traceback(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Exception,
+    traceback: bool,
+) -> None:
+    # An outage is reported once by kit/db_faults.py and answered 503 meanwhile:
+    # a job's traceback every round would only bury it.
+    stop = asyncio.Event()
+
+    async def failing(self: rollups.Pace, conn: object, now: float) -> bool:
+        stop.set()
+        raise failure
+
+    monkeypatch.setattr(rollups.Pace, "allows_fold", failing)
+    database = Database(database_url, pool_size=1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="stampbook"):
+            await jobs.fold_until(database, stop)
+    finally:
+        await database.dispose()
+    (record,) = [r for r in caplog.records if "rollups" in r.getMessage()]
+    assert (record.exc_info is not None) is traceback

@@ -21,6 +21,7 @@ from stampbook.config import Settings
 from stampbook.kit import idempotency, metrics
 from stampbook.kit.clock import utc_naive
 from stampbook.kit.db import Database
+from stampbook.kit.errors import StampbookError
 from stampbook.kit.runtime import Runtime
 from stampbook.stamps import onsite
 from stampbook.stats import rollups
@@ -74,6 +75,17 @@ async def running(runtime: Runtime) -> AsyncIterator[None]:
                 await task
 
 
+def _round_failed(what: str, exc: Exception) -> None:
+    """Log a periodic job's failed round (call from its ``except``): a database
+    that cannot answer now (``StampbookError``: the outage is reported once by
+    ``kit/db_faults.py``, and every request meanwhile gets its 503) in one
+    line; anything else, a defect, with its traceback."""
+    if isinstance(exc, StampbookError):
+        log.warning("%s paused: %s; will retry", what, exc.code.name)
+    else:
+        log.exception("%s failed; will retry", what)
+
+
 async def housekeeping(runtime: Runtime) -> tuple[int, int]:
     """Purge expired Idempotency-Keys, old settled webhook messages, spent
     on-site password counters and old failed wallet jobs; returns how many
@@ -108,8 +120,8 @@ async def housekeeping_forever(runtime: Runtime) -> None:
                     keys,
                     messages,
                 )
-        except Exception:
-            log.exception("housekeeping failed; will retry")
+        except Exception as exc:
+            _round_failed("housekeeping", exc)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
@@ -138,8 +150,8 @@ async def record_key_uses_forever(runtime: Runtime) -> None:
             await asyncio.sleep(RECORD_KEY_USES_EVERY_SECONDS)
             try:
                 await record_key_uses(runtime)
-            except Exception:
-                log.exception("recording when API keys were last used failed; will retry")
+            except Exception as exc:
+                _round_failed("recording when API keys were last used", exc)
     finally:
         # Shutdown: what the last minute saw is not lost (bounded, best effort).
         with contextlib.suppress(Exception):
@@ -204,7 +216,7 @@ async def fold_until(db: Database, stop: asyncio.Event) -> None:
                 due = await pace.allows_fold(conn, time.monotonic())
             if due:
                 await fold_rollups(db)
-        except Exception:
-            log.exception("folding the statistics' rollups failed; will retry")
+        except Exception as exc:
+            _round_failed("folding the statistics' rollups", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), FOLD_EVERY_SECONDS)
