@@ -215,11 +215,21 @@ def test_staff_on_a_phone_find_the_customer_stamp_to_complete_and_redeem(
     expect(page.get_by_role("status")).to_have_text("Reward handed over.")
     expect(page.get_by_role("button", name="Issue the next card")).to_be_visible()
     staff.shoot(artifacts, "stamp-redeemed")
+    redeemed = page.url.split("?")[0]
+    page.get_by_role("button", name="Issue the next card").click()
+    expect(page.get_by_text("0 of 5 stamps", exact=True)).to_be_visible()
+    page.goto(redeemed)  # the redeemed card now leads to its successor
+    expect(page.get_by_role("link", name="Open the next card")).to_be_visible()
+    expect(page.get_by_role("button", name="Issue the next card")).to_have_count(0)
+    staff.shoot(artifacts, "stamp-renewed")
+    page.goto(f"{redeemed}?lang=ko")
+    expect(page.get_by_role("link", name="다음 카드 열기")).to_be_visible()
+    staff.shoot(artifacts, "stamp-renewed-ko")
     staff.close()
 
 
 def test_without_javascript_staff_still_add_a_stamp(
-    people: dict[str, str], chromium: Browser, server: str
+    people: dict[str, str], chromium: Browser, server: str, artifacts: Path
 ) -> None:
     staff = Screen(chromium, server, viewport=PHONE, javascript=False)
     page = staff.page
@@ -231,6 +241,15 @@ def test_without_javascript_staff_still_add_a_stamp(
     page.get_by_role("button", name="+1 Add stamp").click()
     expect(page.get_by_role("status")).to_have_text("Stamp added.")
     expect(page.get_by_text("1 of 5 stamps", exact=True)).to_be_visible()
+    for _ in range(4):
+        page.get_by_role("button", name="+1 Add stamp").click()
+    page.get_by_role("button", name="Hand over the reward").click()
+    page.get_by_role("button", name="Issue the next card").click()
+    expect(page.get_by_text("0 of 5 stamps", exact=True)).to_be_visible()
+    page.go_back()
+    page.reload()
+    expect(page.get_by_role("link", name="Open the next card")).to_be_visible()
+    staff.shoot(artifacts, "stamp-renewed-nojs")
     staff.close()
 
 
